@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup'
+
+export default defineConfig({
+	entry: {
+		index: 'src/index.ts',
+		testing: 'src/testing/index.ts',
+	},
+	format: ['esm', 'cjs'],
+	target: 'node20',
+	dts: true,
+	clean: true,
+	sourcemap: true,
+	minify: false,
+	// Without splitting, each CommonJS entry bundles its own copy of the core and of KeywardError.
+	splitting: true,
+	tsconfig: 'tsconfig.build.json',
+})
