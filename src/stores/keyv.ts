@@ -18,6 +18,8 @@ export interface KeyvLike {
 	throwOnErrors?: boolean
 	/** The backend adapter (a `Map`, a `KeyvRedis`, a `KeyvPostgres`…). */
 	readonly store?: unknown
+	/** Keyv's event emitter: keyvStore listens for `'error'`, which some adapters emit instead of throwing. */
+	on?(event: 'error', listener: (error: unknown) => void): unknown
 }
 
 /** Options of {@link keyvStore}. */
@@ -113,11 +115,26 @@ export function keyvStore(keyv: KeyvLike, options: KeyvStoreOptions = {}): KeySt
 		}
 		return recordFromJSON(data)
 	}
+	// Some adapters report a failed iteration only as an 'error' event and then end it early
+	// (@keyv/postgres 2.2 does): count errors so a cut-short iteration rejects instead of looking complete.
+	const failures = { count: 0, last: undefined as unknown }
+	keyv.on?.('error', (error) => {
+		failures.count++
+		failures.last = error
+	})
 	async function* all(): AsyncGenerator<KeyRecordJSON> {
+		const before = failures.count
+		const check = () => {
+			if (failures.count !== before) {
+				throw new Error('keyv reported an error while iterating over its entries', { cause: failures.last })
+			}
+		}
 		for await (const [key, value] of iterate(undefined)) {
+			check()
 			// Keyv hands keys back without its own namespace; ours ends with h:<hash>.
 			if (isEntry(value) && key.endsWith(`h:${value.record.hash}`)) yield value.record
 		}
+		check()
 	}
 
 	return {
