@@ -56,7 +56,9 @@ export async function runDemo({ log = console.log, expiryMs = 1200 }: DemoOption
 
 	log('5. the scheduler runs sweep()')
 	const report = await keyward.sweep()
-	log(`   report: ${report.expired} expired, ${report.purged} purged, ${report.scanned} scanned, ${report.durationMs.toFixed(2)} ms`)
+	log(
+		`   report: ${report.expired} expired, ${report.purged} purged, ${report.scanned} scanned, ${report.durationMs.toFixed(2)} ms`,
+	)
 	const afterSweep = await keyward.verify(short.key)
 	log(`   verify, after the sweep: ${show(afterSweep)} (not unknown_key: clients can be told to renew)`)
 	const listed = await keyward.list({ ownerId: 'user_42', includeBlacklisted: true })

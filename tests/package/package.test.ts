@@ -54,10 +54,7 @@ describe('the built package', () => {
 			const record = testing.testRecord()
 			const store = core.memoryStore()
 			store.insert(record).then(() => store.insert(record)).catch((e) => console.log(e instanceof core.KeywardError, e.code))`
-		const cjs = await node([
-			'-e',
-			check(`const core = require('keyward'); const testing = require('keyward/testing')`),
-		])
+		const cjs = await node(['-e', check(`const core = require('keyward'); const testing = require('keyward/testing')`)])
 		const esm = await node([
 			'--input-type=module',
 			'-e',
