@@ -4,6 +4,9 @@ export default defineConfig({
 	entry: {
 		index: 'src/index.ts',
 		testing: 'src/testing/index.ts',
+		express: 'adapters/express.ts',
+		fastify: 'adapters/fastify.ts',
+		koa: 'adapters/koa.ts',
 	},
 	format: ['esm', 'cjs'],
 	target: 'node20',

@@ -1,6 +1,18 @@
 export { hashKey } from './crypto.js'
 export { type Duration, type DurationUnit, parseDuration } from './duration.js'
 export { isKeywardError, KeywardError, type KeywardErrorCode } from './errors.js'
+export {
+	type ApiKeyOptions,
+	type Authenticate,
+	type AuthOutcome,
+	createAuthenticator,
+	type HttpOutcomeCode,
+	type HttpProblemResponse,
+	type HttpResultEvent,
+	type IncomingHeaders,
+	type ProblemBody,
+	readKey,
+} from './http.js'
 export type { IssuedKey, IssueOptions } from './issue.js'
 export { ALPHABET, BODY_LENGTH, CHECKSUM_LENGTH, type ParsedKey, parseKey } from './key-format.js'
 export { createKeyward, type ExpiringOptions, type Keyward, type ListOptions } from './keyward.js'

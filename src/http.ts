@@ -1,0 +1,385 @@
+/**
+ * The framework-agnostic half of the HTTP adapters: reading the key from a request, checking scopes,
+ * bounding verification with a timeout, and mapping every outcome to one RFC 9457 problem response.
+ * Express, Fastify and Koa adapters only translate requests and responses to and from this.
+ */
+import { type Duration, parseDuration, typeOf } from './duration.js'
+import { invalidOption, isKeywardError, KeywardError } from './errors.js'
+import { checkScopes } from './issue.js'
+import type { Keyward } from './keyward.js'
+import { checkKnown } from './options.js'
+import type { KeyRecord } from './record.js'
+import type { VerifyFailureCode } from './verify.js'
+
+/** Every outcome of an authenticated request, as `onResult` and problem bodies name it. */
+export type HttpOutcomeCode = 'valid' | VerifyFailureCode | 'insufficient_scope' | 'store_unavailable'
+
+/** A response keyward (or your `respond` hook) sends for a refused request. */
+export interface HttpProblemResponse {
+	/** HTTP status: 401, 403 or 503 by default. */
+	readonly status: number
+	/** Response headers (lower-case names). */
+	readonly headers: Readonly<Record<string, string>>
+	/** The JSON body: an RFC 9457 problem by default. */
+	readonly body: unknown
+}
+
+/** The default problem body (RFC 9457) for a refused request. */
+export interface ProblemBody {
+	/** A URI naming the problem type: `urn:keyward:problem:<code>` unless `problemType` says otherwise. */
+	readonly type: string
+	/** A short summary that does not change between occurrences. */
+	readonly title: string
+	/** The HTTP status, repeated. */
+	readonly status: number
+	/** What happened and what the client can do. */
+	readonly detail: string
+	/** The keyward code, stable: branch on it. */
+	readonly code: Exclude<HttpOutcomeCode, 'valid'>
+	/** For `expired_key`: when the key expired, ISO 8601. */
+	readonly expiredAt?: string
+	/** For `insufficient_scope`: the scopes the route requires. */
+	readonly requiredScopes?: readonly string[]
+}
+
+/** What `onResult` observes for every request an adapter checks. */
+export interface HttpResultEvent<Req = unknown> {
+	/** `valid`, or why the request was refused. */
+	readonly code: HttpOutcomeCode
+	/** The status the adapter answers with (200 is reported for `valid`: the route decides the rest). */
+	readonly status: number
+	/** The key's record when it was found (valid, expired, revoked, lacking a scope); otherwise `null`. */
+	readonly record: KeyRecord | null
+	/** The framework's request object. */
+	readonly request: Req
+	/** The error behind a `store_unavailable`. */
+	readonly error?: unknown
+}
+
+/** Options shared by `keyward/express`, `keyward/fastify` and `keyward/koa`. */
+export interface ApiKeyOptions<Req = unknown> {
+	/**
+	 * Scopes a key must all have; a valid key lacking one gets 403 `insufficient_scope`.
+	 * @defaultValue `[]`
+	 */
+	scopes?: readonly string[]
+	/**
+	 * Header names to read the key from, in order. `authorization` is read as `Bearer <key>`; any
+	 * other header holds the bare key.
+	 * @defaultValue `['authorization', 'x-api-key']`
+	 */
+	header?: string | readonly string[]
+	/** Reads the key from the request yourself (a cookie, a signed body…); replaces `header` and `allowQuery`. Return `undefined` for "no key". */
+	extract?: (request: Req) => unknown
+	/**
+	 * Also accept the key from the query string, when no header holds one: `true` reads `api_key`,
+	 * a string names the parameter. Off by default: URLs end up in logs, browser history and referrers.
+	 * @defaultValue `false`
+	 */
+	allowQuery?: boolean | string
+	/**
+	 * How long verification may take before the request is answered 503 `store_unavailable`.
+	 * @defaultValue `'5s'`
+	 */
+	timeout?: Duration
+	/**
+	 * The `Retry-After` sent with 503 `store_unavailable`.
+	 * @defaultValue `'5s'`
+	 */
+	retryAfter?: Duration
+	/**
+	 * The `realm` of the `WWW-Authenticate: Bearer` challenge.
+	 * @defaultValue `'api'`
+	 */
+	realm?: string
+	/**
+	 * Builds the problem `type` URI from a code, such as `(code) => \`https://docs.example.com/errors#${code}\``.
+	 * @defaultValue `(code) => \`urn:keyward:problem:${code}\``
+	 */
+	problemType?: (code: Exclude<HttpOutcomeCode, 'valid'>) => string
+	/** Observes every outcome, for metrics and audit logs. It must not throw. The plaintext key is never passed. */
+	onResult?: (event: HttpResultEvent<Req>) => void
+	/**
+	 * Replaces the response for a refused request (for a legacy JSON shape): return the response to
+	 * send, or `undefined` to send keyward's. Receives keyward's response and the outcome.
+	 */
+	respond?: (problem: HttpProblemResponse, event: HttpResultEvent<Req>) => HttpProblemResponse | undefined
+}
+
+/** What an {@link Authenticate} answers for one request: the record to attach, or the response to send. */
+export type AuthOutcome =
+	| { readonly ok: true; readonly record: KeyRecord }
+	| { readonly ok: false; readonly response: HttpProblemResponse }
+
+/** Node's incoming headers: lower-case names; a repeated header is joined or an array. */
+export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>
+
+/**
+ * Checks one request: reads the key, verifies it (unless `verified` carries a record an earlier
+ * middleware of the same instance verified in this request), checks scopes, and answers the record
+ * or the response to send. Built once per middleware by {@link createAuthenticator}.
+ */
+export type Authenticate<Req> = (
+	request: Req,
+	headers: IncomingHeaders,
+	url: string | undefined,
+	extraScopes?: readonly string[],
+	verified?: KeyRecord,
+) => Promise<AuthOutcome>
+
+const KNOWN = {
+	scopes: true,
+	header: true,
+	extract: true,
+	allowQuery: true,
+	timeout: true,
+	retryAfter: true,
+	realm: true,
+	problemType: true,
+	onResult: true,
+	respond: true,
+} satisfies Record<keyof ApiKeyOptions, true>
+
+const TITLES: Record<Exclude<HttpOutcomeCode, 'valid'>, string> = {
+	missing_key: 'API key required',
+	malformed_key: 'Malformed API key',
+	unknown_key: 'Unknown API key',
+	expired_key: 'API key expired',
+	revoked_key: 'API key revoked',
+	insufficient_scope: 'Insufficient scope',
+	store_unavailable: 'Key store unavailable',
+}
+
+/**
+ * The building block of the HTTP adapters, for writing one for another framework: resolves
+ * {@link ApiKeyOptions} once and returns the per-request check. An adapter reads the request's
+ * headers and URL, calls it, then attaches `outcome.record` or writes `outcome.response` (status,
+ * headers, and `JSON.stringify(body)`).
+ *
+ * @param keyward - the instance to verify with
+ * @param input - see {@link ApiKeyOptions}
+ * @param where - the adapter's name, for error messages
+ * @returns an {@link Authenticate} function
+ * @throws KeywardError `invalid_option` for a bad option
+ * @example
+ * ```ts
+ * const authenticate = createAuthenticator(keyward, { scopes: ['read'] }, 'myAdapter()')
+ * const outcome = await authenticate(req, req.headers, req.url)
+ * if (!outcome.ok) return send(outcome.response.status, outcome.response.headers, JSON.stringify(outcome.response.body))
+ * ```
+ */
+export function createAuthenticator<Req>(
+	keyward: Keyward,
+	input: ApiKeyOptions<Req> | undefined,
+	where: string,
+): Authenticate<Req> {
+	if (typeof keyward !== 'object' || keyward === null || typeof keyward.verify !== 'function') {
+		throw invalidOption(`${where} needs a keyward instance from createKeyward() as its first argument`)
+	}
+	const options = checkKnown(input ?? {}, KNOWN, where)
+	const scopes = checkScopes(options.scopes)
+	const headers = headerNames(options.header)
+	const query = options.allowQuery === true ? 'api_key' : options.allowQuery || null
+	if (query !== null && (typeof query !== 'string' || !/^[\w.-]{1,64}$/.test(query))) {
+		throw invalidOption(`allowQuery must be true, false or a query parameter name (got ${typeOf(options.allowQuery)})`)
+	}
+	const { extract, onResult, respond } = options
+	for (const [name, fn] of Object.entries({ extract, onResult, respond, problemType: options.problemType })) {
+		if (fn !== undefined && typeof fn !== 'function')
+			throw invalidOption(`${name} must be a function (got ${typeOf(fn)})`)
+	}
+	const timeoutMs = parseDuration(options.timeout ?? '5s', 'timeout')
+	if (timeoutMs === 0) throw invalidOption('timeout must be longer than 0 ms')
+	const retryAfter = String(Math.ceil(parseDuration(options.retryAfter ?? '5s', 'retryAfter') / 1000))
+	const realm = options.realm ?? 'api'
+	if (typeof realm !== 'string' || !/^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(realm)) {
+		throw invalidOption('realm must be 1–64 printable ASCII characters without quotes or backslashes')
+	}
+	const problemType = options.problemType ?? ((code: string) => `urn:keyward:problem:${code}`)
+	const problems = problemBuilder(realm, retryAfter, problemType, headers, query)
+
+	const read: (request: Req, incoming: IncomingHeaders, url: string | undefined) => unknown = extract
+		? (request) => extract(request)
+		: (_, incoming, url) => readKey(incoming, url, headers, query)
+
+	return async function authenticate(request, incoming, url, extraScopes, verified) {
+		let code: HttpOutcomeCode
+		let record: KeyRecord | null = null
+		let response: HttpProblemResponse | undefined
+		let error: unknown
+		try {
+			const result =
+				verified === undefined
+					? await withTimeout(keyward.verify(read(request, incoming, url)), timeoutMs)
+					: ({ ok: true, record: verified } as const)
+			if (result.ok) {
+				record = result.record
+				const required = extraScopes && extraScopes.length > 0 ? union(scopes, extraScopes) : scopes
+				const missing = required.filter((scope) => !result.record.scopes.includes(scope))
+				code = missing.length === 0 ? 'valid' : 'insufficient_scope'
+				if (code === 'insufficient_scope') response = problems.insufficientScope(required)
+			} else {
+				code = result.code
+				if (result.code === 'expired_key') {
+					record = result.record
+					response = problems.expired(result.expiredAt)
+				} else {
+					if (result.code === 'revoked_key') record = result.record
+					response = problems.fixed[result.code]
+				}
+			}
+		} catch (failure) {
+			if (!isKeywardError(failure, 'store_unavailable')) throw failure
+			code = 'store_unavailable'
+			error = failure
+			response = problems.fixed.store_unavailable
+		}
+		if (response === undefined) {
+			onResult?.({ code, status: 200, record, request })
+			return { ok: true, record: record as KeyRecord }
+		}
+		const event: HttpResultEvent<Req> = { code, status: response.status, record, request, error }
+		onResult?.(event)
+		return { ok: false, response: respond?.(response, event) ?? response }
+	}
+}
+
+/**
+ * Reads a key from a request's headers (and from the query string, when `query` names a parameter),
+ * the way the adapters do. The `authorization` header must use the Bearer scheme: another scheme
+ * counts as no key, and `Bearer` with nothing after it as an empty (malformed) key. Pure; never throws.
+ *
+ * @param headers - Node's incoming headers (lower-case names)
+ * @param url - the request URL with its query string, or `undefined`
+ * @param names - lower-case header names, in order
+ * @param query - the query parameter to read when no header holds a key, or `null`
+ * @returns the candidate key (unchecked; pass it to `verify()`), or `undefined` when none was sent
+ */
+export function readKey(
+	headers: IncomingHeaders,
+	url: string | undefined,
+	names: readonly string[],
+	query: string | null,
+): unknown {
+	for (const name of names) {
+		const raw = headers[name]
+		if (raw === undefined) continue
+		const value = Array.isArray(raw) ? raw.join(', ') : raw
+		if (name !== 'authorization') return value.trim()
+		const match = /^[ \t]*bearer(?:[ \t]+|$)/i.exec(value)
+		// "Bearer" with nothing after it sent a credential that is empty: malformed, not missing.
+		if (match) return value.slice(match[0].length).trim() || EMPTY_CREDENTIAL
+	}
+	if (query !== null && url !== undefined) {
+		const at = url.indexOf('?')
+		if (at !== -1) return new URLSearchParams(url.slice(at + 1)).get(query) ?? undefined
+	}
+	return undefined
+}
+
+/** Stands for an empty Bearer credential: a non-empty string no key can equal, so verify() answers malformed_key. */
+const EMPTY_CREDENTIAL = ' '
+
+function headerNames(header: unknown): readonly string[] {
+	if (header === undefined) return ['authorization', 'x-api-key']
+	const names = typeof header === 'string' ? [header] : header
+	if (!Array.isArray(names) || names.length === 0) {
+		throw invalidOption(`header must be a header name or a non-empty array of them (got ${typeOf(header)})`)
+	}
+	return names.map((name) => {
+		if (typeof name !== 'string' || !/^[!#$%&'*+.^`|~\w-]{1,64}$/.test(name)) {
+			throw invalidOption(`header names must be HTTP token characters (got ${typeOf(name)})`)
+		}
+		return name.toLowerCase()
+	})
+}
+
+function union(a: readonly string[], b: readonly string[]): readonly string[] {
+	return [...new Set([...a, ...b])]
+}
+
+/** Builds the responses once; only `expired_key` and `insufficient_scope` vary per request. */
+function problemBuilder(
+	realm: string,
+	retryAfter: string,
+	problemType: (code: Exclude<HttpOutcomeCode, 'valid'>) => string,
+	headerList: readonly string[],
+	query: string | null,
+) {
+	const challenge = `Bearer realm="${realm}"`
+	const base = { 'content-type': 'application/problem+json', 'cache-control': 'no-store' }
+	const invalid = (description: string) => ({
+		...base,
+		'www-authenticate': `${challenge}, error="invalid_token", error_description="${description}"`,
+	})
+	const make = (
+		code: Exclude<HttpOutcomeCode, 'valid'>,
+		status: number,
+		headers: Record<string, string>,
+		detail: string,
+		extra: Partial<ProblemBody> = {},
+	): HttpProblemResponse =>
+		Object.freeze({
+			status,
+			headers: Object.freeze(headers),
+			body: Object.freeze({ type: problemType(code), title: TITLES[code], status, detail, code, ...extra }),
+		})
+	const where = [
+		...headerList.map((name) =>
+			name === 'authorization' ? 'the Authorization header as "Bearer <key>"' : `the ${name} header`,
+		),
+		...(query === null ? [] : [`the ${query} query parameter`]),
+	].join(' or ')
+
+	return {
+		fixed: {
+			missing_key: make('missing_key', 401, { ...base, 'www-authenticate': challenge }, `Send an API key in ${where}.`),
+			malformed_key: make(
+				'malformed_key',
+				401,
+				invalid('The API key is malformed'),
+				'The API key is not well formed: check that it was copied whole, with its prefix.',
+			),
+			unknown_key: make('unknown_key', 401, invalid('The API key is unknown'), 'The API key is not recognised.'),
+			revoked_key: make(
+				'revoked_key',
+				401,
+				invalid('The API key was revoked'),
+				'The API key was revoked. Ask its owner for a new key.',
+			),
+			store_unavailable: make(
+				'store_unavailable',
+				503,
+				{ ...base, 'retry-after': retryAfter },
+				'API keys cannot be checked right now. Retry later.',
+			),
+		},
+		expired(expiredAt: Date): HttpProblemResponse {
+			const iso = expiredAt.toISOString()
+			return make('expired_key', 401, invalid('The API key expired'), `The API key expired at ${iso}. Renew it.`, {
+				expiredAt: iso,
+			})
+		},
+		insufficientScope(required: readonly string[]): HttpProblemResponse {
+			const scope = required.join(' ')
+			return make(
+				'insufficient_scope',
+				403,
+				{ ...base, 'www-authenticate': `${challenge}, error="insufficient_scope", scope="${scope}"` },
+				`This request needs an API key with the scope${required.length > 1 ? 's' : ''} ${scope}.`,
+				{ requiredScopes: required },
+			)
+		},
+	}
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+	let timer: NodeJS.Timeout | undefined
+	const timeout = new Promise<never>((_, reject) => {
+		timer = setTimeout(
+			() => reject(new KeywardError('store_unavailable', `the key store did not answer within ${ms} ms`)),
+			ms,
+		)
+	})
+	return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
