@@ -36,7 +36,7 @@ const systemClock = (): Date => new Date()
 /** @internal */
 export function resolveOptions(input: KeywardOptions | undefined): KeywardConfig {
 	const options = checkKnown(input ?? {}, KNOWN, 'createKeyward()')
-	const prefix = options.prefix ?? 'kw'
+	const prefix = options.prefix === undefined ? 'kw' : options.prefix
 	if (typeof prefix !== 'string' || !/^[a-z]{2,8}$/.test(prefix)) {
 		throw invalidOption(`prefix must be 2–8 lowercase letters, such as 'sk' (got ${describe(prefix)})`)
 	}

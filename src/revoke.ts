@@ -45,8 +45,18 @@ export function checkId(id: unknown): asserts id is string {
 
 /** @internal */
 export function notFound(id: string): KeywardError {
-	return new KeywardError(
-		'not_found',
-		`no key has id ${JSON.stringify(id.slice(0, 64))}; check the id (list() shows an owner's keys)`,
-	)
+	return new KeywardError('not_found', `no key has id ${describeId(id)}; check the id (list() shows an owner's keys)`)
+}
+
+const KEY_SHAPED = /^[a-z]{2,8}_[1-9A-HJ-NP-Za-km-z]{16,}/
+
+/**
+ * Names an id in an error message, unless it looks like a plaintext key passed by mistake:
+ * a message must never carry a key.
+ * @internal
+ */
+export function describeId(id: string): string {
+	return KEY_SHAPED.test(id)
+		? '(withheld: the value looks like a plaintext API key; pass the record id, record.id, instead)'
+		: JSON.stringify(id.slice(0, 64))
 }

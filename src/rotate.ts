@@ -4,7 +4,7 @@ import { KeywardError } from './errors.js'
 import { type IssuedKey, newRecord, resolveExpiry } from './issue.js'
 import { checkKnown, instant, type KeywardConfig } from './options.js'
 import { isExpiredAt } from './record.js'
-import { checkId, notFound } from './revoke.js'
+import { checkId, describeId, notFound } from './revoke.js'
 import { callStore } from './store.js'
 
 /** Options of `rotate()`. */
@@ -46,6 +46,7 @@ export async function rotate(config: KeywardConfig, id: string, options: RotateO
 	const old = await callStore(store, 'rotate', () => store.getById(id))
 	if (old === null) throw notFound(id)
 	if (old.blacklistedAt !== null || isExpiredAt(old, now)) throw notActive(id, old.reason ?? 'expired')
+	if (old.replacedBy !== null) throw notActive(id, `already rotated (replaced by ${old.replacedBy})`)
 
 	const lifetime = old.expiresAt === null ? null : old.expiresAt.getTime() - old.createdAt.getTime()
 	const issued = newRecord(config, now, {
@@ -74,6 +75,6 @@ export async function rotate(config: KeywardConfig, id: string, options: RotateO
 function notActive(id: string, state: string): KeywardError {
 	return new KeywardError(
 		'not_active',
-		`key ${JSON.stringify(id.slice(0, 64))} is ${state}, so it cannot be rotated; issue a new key with issue() instead`,
+		`key ${describeId(id)} is ${state}, so it cannot be rotated; issue a new key with issue() instead`,
 	)
 }

@@ -118,7 +118,9 @@ export async function runSweep(store: KeyStore, options: SweepOptions, clock: ()
 		onProgress?.({ ...report })
 	}
 
-	if (report.dryRun) {
+	if (signal?.aborted) {
+		report.aborted = true
+	} else if (report.dryRun) {
 		report.expired = await callStore(store, 'sweep', () => store.count({ expiredBy: now }))
 		if (purgeBefore !== null) {
 			report.purged = await callStore(store, 'sweep', () => store.count({ blacklistedBefore: purgeBefore }))

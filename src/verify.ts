@@ -1,6 +1,6 @@
 import { hashKey } from './crypto.js'
 import { parseKey } from './key-format.js'
-import { instant, type KeywardConfig } from './options.js'
+import { checkKnown, instant, type KeywardConfig } from './options.js'
 import { isExpiredAt, type KeyRecord } from './record.js'
 import { callStore } from './store.js'
 
@@ -26,13 +26,16 @@ export interface VerifyOptions {
 	readonly now?: Date
 }
 
+const KNOWN = { now: true } satisfies Record<keyof VerifyOptions, true>
+
 const UNKNOWN: VerifyResult = Object.freeze({ ok: false, code: 'unknown_key' })
 
 /** @internal */
 export async function verify(config: KeywardConfig, input: unknown, options?: VerifyOptions): Promise<VerifyResult> {
+	if (options !== undefined) checkKnown(options, KNOWN, 'verify()')
+	const now = instant(options?.now, 'now', config.clock)
 	const parsed = parseKey(input, config.prefix) // type, length, prefix, checksum: no I/O
 	if (!parsed.ok) return parsed
-	const now = instant(options?.now, 'now', config.clock)
 	const hash = hashKey(parsed.key)
 	const record = await callStore(config.store, 'verify', () => config.store.getByHash(hash)) // the one read
 	return record === null ? UNKNOWN : classify(record, now)

@@ -147,7 +147,9 @@ export function keyvStore(keyv: KeyvLike, options: KeyvStoreOptions = {}): KeySt
 					throw new KeywardError('conflict', `the keyv store already holds a key with id ${record.id} or the same hash`)
 				}
 				// The id index first: a crash in between leaves an index entry that leads nowhere, never a lost record.
-				await keyv.set(idKey(record.id), record.hash, 0)
+				if ((await keyv.set(idKey(record.id), record.hash, 0)) === false) {
+					throw new Error(`keyv refused to store the id index of record ${record.id}`)
+				}
 				await write(recordToJSON(record))
 			}),
 
