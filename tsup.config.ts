@@ -7,6 +7,7 @@ export default defineConfig({
 		express: 'adapters/express.ts',
 		fastify: 'adapters/fastify.ts',
 		koa: 'adapters/koa.ts',
+		redis: 'adapters/redis.ts',
 	},
 	format: ['esm', 'cjs'],
 	target: 'node20',

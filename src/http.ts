@@ -4,11 +4,12 @@
  * Express, Fastify and Koa adapters only translate requests and responses to and from this.
  */
 import { type Duration, parseDuration, typeOf } from './duration.js'
-import { invalidOption, isKeywardError, KeywardError } from './errors.js'
+import { invalidOption, isKeywardError } from './errors.js'
 import { checkScopes } from './issue.js'
 import type { Keyward } from './keyward.js'
 import { checkKnown } from './options.js'
 import type { KeyRecord } from './record.js'
+import { withTimeout } from './timeout.js'
 import type { VerifyFailureCode } from './verify.js'
 
 /** Every outcome of an authenticated request, as `onResult` and problem bodies name it. */
@@ -371,15 +372,4 @@ function problemBuilder(
 			)
 		},
 	}
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-	let timer: NodeJS.Timeout | undefined
-	const timeout = new Promise<never>((_, reject) => {
-		timer = setTimeout(
-			() => reject(new KeywardError('store_unavailable', `the key store did not answer within ${ms} ms`)),
-			ms,
-		)
-	})
-	return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
