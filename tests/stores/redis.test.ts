@@ -105,7 +105,7 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 		try {
 			const { key } = await keyward.issue({ ownerId: 'u1' })
 			await keyward.verify(key) // warm: connected
-			const calls = async () => {
+			const calls = async (): Promise<Record<string, number>> => {
 				const stats = await probe.info('commandstats')
 				return Object.fromEntries(
 					[...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])] as const),
