@@ -16,6 +16,40 @@ describe('npm run demo', () => {
 		}
 	})
 
+	it('answers every row of the HTTP contract from the Express example, before and after a sweep', async () => {
+		const lines: string[] = []
+		const { http } = await runDemo({ log: (line) => lines.push(line), expiryMs: 20 })
+		const invalidToken = /^Bearer realm="api", error="invalid_token", error_description="[^"]+"$/
+		expect(http.rows.map(({ row, status, code }) => [row, status, code])).toEqual([
+			['valid', 200, null],
+			['missing_key', 401, 'missing_key'],
+			['malformed_key', 401, 'malformed_key'],
+			['unknown_key', 401, 'unknown_key'],
+			['revoked_key', 401, 'revoked_key'],
+			['insufficient_scope', 403, 'insufficient_scope'],
+			['expired_key', 401, 'expired_key'],
+		])
+		const byRow = Object.fromEntries(http.rows.map((answer) => [answer.row, answer]))
+		expect(byRow.valid?.wwwAuthenticate).toBeNull()
+		expect(byRow.missing_key?.wwwAuthenticate).toBe('Bearer realm="api"')
+		for (const row of ['malformed_key', 'unknown_key', 'revoked_key', 'expired_key']) {
+			expect(byRow[row]?.wwwAuthenticate).toMatch(invalidToken)
+		}
+		expect(byRow.insufficient_scope?.wwwAuthenticate).toBe(
+			'Bearer realm="api", error="insufficient_scope", scope="reports:read"',
+		)
+		expect(byRow.expired_key?.expiredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+
+		expect(http.sweep).toMatchObject({ expired: 1, purged: 0, aborted: false })
+		expect(http.afterSweep).toMatchObject({ status: 401, code: 'expired_key', expiredAt: byRow.expired_key?.expiredAt })
+		expect(http.afterSweep.wwwAuthenticate).toMatch(invalidToken)
+
+		const output = lines.join('\n')
+		for (const text of ['WWW-Authenticate: Bearer realm="api"', '403 insufficient_scope', 'server closed']) {
+			expect(output).toContain(text)
+		}
+	})
+
 	it('never prints a whole key', async () => {
 		const lines: string[] = []
 		await runDemo({ log: (line) => lines.push(line), expiryMs: 20 })
