@@ -122,7 +122,8 @@ export function resolveExpiry(
 	return new Date(expiresAt.getTime())
 }
 
-function checkOwnerId(ownerId: unknown): string {
+/** @internal */
+export function checkOwnerId(ownerId: unknown): string {
 	if (typeof ownerId !== 'string' || ownerId.length === 0 || ownerId.length > 256) {
 		throw invalidOption(`ownerId must be a string of 1–256 characters (got ${describe(ownerId)})`)
 	}

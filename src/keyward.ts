@@ -1,6 +1,6 @@
 import { type Duration, parseDuration, typeOf } from './duration.js'
 import { invalidOption } from './errors.js'
-import { type IssuedKey, type IssueOptions, issue } from './issue.js'
+import { checkOwnerId, type IssuedKey, type IssueOptions, issue } from './issue.js'
 import { checkKnown, instant, type KeywardConfig, type KeywardOptions, resolveOptions } from './options.js'
 import type { BlacklistedKeyRecord, KeyRecord } from './record.js'
 import { checkId, type RevokeOptions, revoke } from './revoke.js'
@@ -134,14 +134,12 @@ export function createKeyward(options?: KeywardOptions): Keyward {
 
 		async list(options: ListOptions) {
 			checkKnown(options, LIST_KNOWN, 'list()')
-			if (typeof options.ownerId !== 'string' || options.ownerId.length === 0) {
-				throw invalidOption(`list() needs ownerId, a non-empty string (got ${typeOf(options.ownerId)})`)
-			}
+			const ownerId = checkOwnerId(options.ownerId)
 			const includeBlacklisted = options.includeBlacklisted ?? false
 			if (typeof includeBlacklisted !== 'boolean') {
 				throw invalidOption(`includeBlacklisted must be true or false (got ${typeOf(includeBlacklisted)})`)
 			}
-			return callStore(store, 'list', () => store.listByOwner(options.ownerId, { includeBlacklisted }))
+			return callStore(store, 'list', () => store.listByOwner(ownerId, { includeBlacklisted }))
 		},
 
 		async expiring(options: ExpiringOptions) {
