@@ -35,7 +35,8 @@ export type ExpressApiKeyOptions = ApiKeyOptions<Request>
 
 /** Marks a request verified by a keyward instance, so a second keyward middleware on the route only checks scopes. */
 const VERIFIED = Symbol.for('keyward.verified')
-type Marked = { [VERIFIED]?: { keyward: Keyward; record: KeyRecord } }
+type Mark = { keyward: Keyward; record: KeyRecord; onResult?: (event: never) => void; refused: boolean }
+type Marked = { [VERIFIED]?: Mark }
 
 /**
  * Express middleware that lets a request through only with a valid API key (and the required
@@ -55,16 +56,31 @@ export function requireApiKey(keyward: Keyward, options?: ExpressApiKeyOptions):
 	const authenticate = createAuthenticator<Request>(keyward, options, 'requireApiKey()')
 	return function keywardExpress(req: Request, res: Response, next: NextFunction): void {
 		const prior = (req as Marked)[VERIFIED]
-		const verified = prior?.keyward === keyward ? prior.record : undefined
-		authenticate(req, req.headers, req.originalUrl ?? req.url, undefined, verified).then((outcome) => {
-			if (outcome.ok) {
-				req.apiKey = outcome.record
-				;(req as Marked)[VERIFIED] = { keyward, record: outcome.record }
-				next()
-			} else {
-				send(res, outcome.response)
-			}
-		}, next)
+		const mark = prior?.keyward === keyward ? prior : undefined
+		authenticate(req, req.headers, req.originalUrl ?? req.url, undefined, mark?.record, mark?.onResult as never).then(
+			(outcome) => {
+				if (outcome.ok) {
+					req.apiKey = outcome.record
+					if (!mark) {
+						const own: Mark = { keyward, record: outcome.record, onResult: options?.onResult as never, refused: false }
+						;(req as Marked)[VERIFIED] = own
+						let reported = false
+						const report = () => {
+							if (reported) return
+							reported = true
+							if (!own.refused) outcome.report()
+						}
+						res.once('finish', report)
+						res.once('close', report)
+					}
+					next()
+				} else {
+					if (mark) mark.refused = true
+					send(res, outcome.response)
+				}
+			},
+			next,
+		)
 	}
 }
 

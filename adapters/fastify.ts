@@ -22,10 +22,11 @@ import { invalidOption } from '../src/errors.js'
 import { type ApiKeyOptions, createAuthenticator } from '../src/http.js'
 import { checkScopes } from '../src/issue.js'
 import type { Keyward } from '../src/keyward.js'
+import { checkKnown } from '../src/options.js'
 import type { KeyRecord } from '../src/record.js'
 
 /** A route's `config.apiKey`: `false` lifts the check, `{ scopes }` requires more scopes. */
-export type RouteApiKeyConfig = false | { readonly scopes?: readonly string[] }
+export type RouteApiKeyConfig = false | { readonly scopes: readonly string[] }
 
 declare module 'fastify' {
 	interface FastifyRequest {
@@ -48,6 +49,16 @@ export interface KeywardPluginOptions extends ApiKeyOptions<FastifyRequest> {
 const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 const plugin: FastifyPluginCallback<KeywardPluginOptions> = (app, options, done) => {
+	try {
+		setup(app, options)
+	} catch (error) {
+		done(error as Error)
+		return
+	}
+	done()
+}
+
+function setup(app: Parameters<FastifyPluginCallback<KeywardPluginOptions>>[0], options: KeywardPluginOptions): void {
 	const { keyward, ...rest } = options
 	const own = Object.fromEntries(Object.entries(rest).filter(([name]) => !FASTIFY_REGISTER_OPTIONS.has(name)))
 	const authenticate = createAuthenticator<FastifyRequest>(keyward, own, 'keywardPlugin')
@@ -59,6 +70,7 @@ const plugin: FastifyPluginCallback<KeywardPluginOptions> = (app, options, done)
 		if (typeof config !== 'object' || config === null) {
 			throw invalidOption(`route ${route.method} ${route.url}: config.apiKey must be false or { scopes: [...] }`)
 		}
+		checkKnown(config, { scopes: true }, `route ${route.method} ${route.url} config.apiKey`)
 		checkScopes((config as { scopes?: unknown }).scopes)
 	})
 	app.addHook('onRequest', async function keywardFastify(request: FastifyRequest, reply: FastifyReply) {
@@ -67,6 +79,7 @@ const plugin: FastifyPluginCallback<KeywardPluginOptions> = (app, options, done)
 		const outcome = await authenticate(request, request.headers, request.url, config?.scopes)
 		if (outcome.ok) {
 			request.apiKey = outcome.record
+			outcome.report()
 			return
 		}
 		const { status, headers, body } = outcome.response
@@ -74,7 +87,6 @@ const plugin: FastifyPluginCallback<KeywardPluginOptions> = (app, options, done)
 		// A Buffer, so Fastify sends the content type as given (a string would get "; charset=utf-8").
 		return reply.send(Buffer.from(JSON.stringify(body)))
 	})
-	done()
 }
 
 /**

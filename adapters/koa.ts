@@ -30,7 +30,8 @@ declare module 'koa' {
 export type KoaApiKeyOptions = ApiKeyOptions<Context>
 
 const VERIFIED = Symbol.for('keyward.verified')
-type Marked = { [VERIFIED]?: { keyward: Keyward; record: KeyRecord } }
+type Mark = { keyward: Keyward; record: KeyRecord; onResult?: (event: never) => void; refused: boolean }
+type Marked = { [VERIFIED]?: Mark }
 
 /**
  * Koa middleware that lets a request through only with a valid API key (and the required scopes),
@@ -50,14 +51,21 @@ export function requireApiKey(keyward: Keyward, options?: KoaApiKeyOptions): Mid
 	const authenticate = createAuthenticator<Context>(keyward, options, 'requireApiKey()')
 	return async function keywardKoa(ctx: Context, next: Next): Promise<void> {
 		const state = ctx.state as Marked
-		const verified = state[VERIFIED]?.keyward === keyward ? state[VERIFIED]?.record : undefined
-		const outcome = await authenticate(ctx, ctx.headers, ctx.url, undefined, verified)
+		const mark = state[VERIFIED]?.keyward === keyward ? state[VERIFIED] : undefined
+		const outcome = await authenticate(ctx, ctx.headers, ctx.url, undefined, mark?.record, mark?.onResult as never)
 		if (outcome.ok) {
 			ctx.state.apiKey = outcome.record
-			state[VERIFIED] = { keyward, record: outcome.record }
-			await next()
+			if (mark) return next()
+			const own: Mark = { keyward, record: outcome.record, onResult: options?.onResult as never, refused: false }
+			state[VERIFIED] = own
+			try {
+				await next()
+			} finally {
+				if (!own.refused) outcome.report()
+			}
 			return
 		}
+		if (mark) mark.refused = true
 		const { status, headers, body } = outcome.response
 		ctx.status = status
 		ctx.set({ 'content-type': 'application/json', ...headers })

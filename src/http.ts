@@ -109,7 +109,7 @@ export interface ApiKeyOptions<Req = unknown> {
 
 /** What an {@link Authenticate} answers for one request: the record to attach, or the response to send. */
 export type AuthOutcome =
-	| { readonly ok: true; readonly record: KeyRecord }
+	| { readonly ok: true; readonly record: KeyRecord; readonly report: () => void }
 	| { readonly ok: false; readonly response: HttpProblemResponse }
 
 /** Node's incoming headers: lower-case names; a repeated header is joined or an array. */
@@ -126,6 +126,7 @@ export type Authenticate<Req> = (
 	url: string | undefined,
 	extraScopes?: readonly string[],
 	verified?: KeyRecord,
+	priorOnResult?: (event: HttpResultEvent<Req>) => void,
 ) => Promise<AuthOutcome>
 
 const KNOWN = {
@@ -203,7 +204,7 @@ export function createAuthenticator<Req>(
 		? (request) => extract(request)
 		: (_, incoming, url) => readKey(incoming, url, headers, query)
 
-	return async function authenticate(request, incoming, url, extraScopes, verified) {
+	return async function authenticate(request, incoming, url, extraScopes, verified, priorOnResult) {
 		let code: HttpOutcomeCode
 		let record: KeyRecord | null = null
 		let response: HttpProblemResponse | undefined
@@ -236,11 +237,11 @@ export function createAuthenticator<Req>(
 			response = problems.fixed.store_unavailable
 		}
 		if (response === undefined) {
-			onResult?.({ code, status: 200, record, request })
-			return { ok: true, record: record as KeyRecord }
+			const valid: HttpResultEvent<Req> = { code, status: 200, record, request }
+			return { ok: true, record: record as KeyRecord, report: () => onResult?.(valid) }
 		}
 		const event: HttpResultEvent<Req> = { code, status: response.status, record, request, error }
-		onResult?.(event)
+		;(onResult ?? priorOnResult)?.(event)
 		return { ok: false, response: respond?.(response, event) ?? response }
 	}
 }
@@ -266,10 +267,10 @@ export function readKey(
 		const raw = headers[name]
 		if (raw === undefined) continue
 		const value = Array.isArray(raw) ? raw.join(', ') : raw
-		if (name !== 'authorization') return value.trim()
+		if (name !== 'authorization') return trimOws(value)
 		const match = /^[ \t]*bearer(?:[ \t]+|$)/i.exec(value)
 		// "Bearer" with nothing after it sent a credential that is empty: malformed, not missing.
-		if (match) return value.slice(match[0].length).trim() || EMPTY_CREDENTIAL
+		if (match) return trimOws(value.slice(match[0].length)) || EMPTY_CREDENTIAL
 	}
 	if (query !== null && url !== undefined) {
 		const at = url.indexOf('?')
@@ -277,6 +278,9 @@ export function readKey(
 	}
 	return undefined
 }
+
+/** Trims HTTP's optional whitespace (spaces and tabs), and nothing else. */
+const trimOws = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '')
 
 /** Stands for an empty Bearer credential: a non-empty string no key can equal, so verify() answers malformed_key. */
 const EMPTY_CREDENTIAL = ' '
