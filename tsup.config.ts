@@ -8,6 +8,7 @@ export default defineConfig({
 		fastify: 'adapters/fastify.ts',
 		koa: 'adapters/koa.ts',
 		redis: 'adapters/redis.ts',
+		postgres: 'adapters/postgres.ts',
 	},
 	format: ['esm', 'cjs'],
 	target: 'node20',
