@@ -4,10 +4,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import KeyvRedis, { createClient } from '@keyv/redis'
 import Keyv from 'keyv'
 import { createKeyward, isKeywardError } from 'keyward'
 import { redisStore } from 'keyward/redis'
+import { testRecord } from 'keyward/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serverUrl, uniqueNamespace } from '../helpers/servers.js'
 
@@ -176,6 +178,81 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 		await client.close()
 	})
 
+	it('keeps namespaces apart on one server', async () => {
+		const [a, b] = [uniqueNamespace('iso_a'), uniqueNamespace('iso_b')]
+		const storeA = redisStore({ url: url as string, namespace: a })
+		const storeB = redisStore({ url: url as string, namespace: b })
+		try {
+			const record = testRecord({ ownerId: 'shared-owner', expiresAt: new Date('2030-01-01T00:00:00Z') })
+			await storeA.insert(record)
+			await storeB.insert(record) // the same id and hash in another namespace is no conflict
+			await storeA.blacklist(record.id, { reason: 'revoked', at: new Date('2029-01-01T00:00:00Z'), note: null })
+			expect((await storeB.getById(record.id))?.blacklistedAt).toBeNull()
+			expect(await storeB.listByOwner('shared-owner', { includeBlacklisted: false })).toHaveLength(1)
+			expect((await storeB.moveExpired({ now: new Date('2031-01-01T00:00:00Z'), limit: 10 })).moved).toHaveLength(1)
+			expect((await storeA.getById(record.id))?.reason).toBe('revoked')
+		} finally {
+			await wipe(a)
+			await wipe(b)
+			await storeA.close()
+			await storeB.close()
+		}
+	})
+
+	it('two OS processes sweeping at once move each expired key exactly once, then exit after close()', async () => {
+		const namespace = uniqueNamespace('procs')
+		const seed = redisStore({ url: url as string, namespace })
+		try {
+			for (let i = 0; i < 1000; i++) {
+				await seed.insert(testRecord({ expiresAt: new Date(Date.UTC(2029, 0, 1) + i) }))
+			}
+			const adapter = fileURLToPath(new URL('../../adapters/redis.ts', import.meta.url))
+			const child = `
+				import { redisStore } from ${JSON.stringify(adapter)}
+				const store = redisStore({ url: process.env.KW_URL, namespace: process.env.KW_NS })
+				await store.count({ expiredBy: new Date(0) })
+				process.stdout.write('ready\\n')
+				for await (const _ of process.stdin) break
+				const ids = []
+				for (;;) {
+					const { moved } = await store.moveExpired({ now: new Date('2030-01-01T00:00:00Z'), limit: 25 })
+					if (moved.length === 0) break
+					for (const record of moved) ids.push(record.id)
+				}
+				process.stdout.write(JSON.stringify(ids) + '\\n')
+				await store.close()
+			`
+			const children = [0, 1].map(() =>
+				spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], {
+					cwd: fileURLToPath(new URL('../..', import.meta.url)),
+					env: { ...process.env, KW_URL: url, KW_NS: namespace },
+					stdio: ['pipe', 'pipe', 'inherit'],
+				}),
+			)
+			const outputs = children.map((proc) => {
+				let out = ''
+				proc.stdout.on('data', (chunk) => {
+					out += chunk
+				})
+				const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve))
+				return { exited, out: () => out }
+			})
+			await eventually(async () => {
+				if (!outputs.every((o) => o.out().startsWith('ready\n'))) throw new Error('children not ready')
+			}, 15_000)
+			for (const proc of children) proc.stdin.end('go\n')
+			expect(await Promise.all(outputs.map((o) => o.exited))).toEqual([0, 0]) // close() let each exit by itself
+			const moved = outputs.map((o) => JSON.parse(o.out().slice('ready\n'.length)) as string[])
+			const all = moved.flat()
+			expect(all).toHaveLength(1000)
+			expect(new Set(all).size).toBe(1000)
+			expect(await seed.count({ expiredBy: new Date('2030-01-01T00:00:00Z') })).toBe(0)
+		} finally {
+			await wipe(namespace)
+			await seed.close()
+		}
+	})
+
 	it('never puts the password of the URL in an error', async () => {
 		const store = redisStore({ url: 'redis://app:s3cret-pw@127.0.0.1:1', timeout: '300ms' })
 		const error = await createKeyward({ store })
@@ -188,3 +265,13 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 		await store.close()
 	})
 })
+
+/** Deletes every key of a namespace on the shared server. */
+async function wipe(namespace: string): Promise<void> {
+	const client = createClient({ url: url as string })
+	await client.connect()
+	for await (const keys of client.scanIterator({ MATCH: `${namespace}:*`, COUNT: 1000 })) {
+		if (keys.length > 0) await client.unlink(keys)
+	}
+	await client.close()
+}
