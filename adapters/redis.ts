@@ -66,13 +66,17 @@ const KNOWN: Record<string, true> = { url: true, client: true, keyv: true, names
 
 // Each script is atomic: a record and its indexes change together or not at all.
 
-/** KEYS: record, id, expiry index, owner index. ARGV: value, hash, createdAt ms, expiresAt ms or ''. */
+/**
+ * KEYS: record, id, expiry index, owner index, blacklist index.
+ * ARGV: value, hash, createdAt ms, expiresAt ms or '', blacklistedAt ms or '' (an imported blacklisted record).
+ */
 const INSERT = `
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2]) end
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
+elseif ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2]) end
 return 1`
 
 /**
@@ -286,12 +290,13 @@ export function redisStore(options: RedisStoreOptions): RedisKeyStore {
 			run(async (client) => {
 				const data = recordToJSON(record)
 				const inserted = await client.eval(INSERT, {
-					keys: [recordKey(data.hash), idKey(data.id), expiryIndex, ownerIndex(data.ownerId)],
+					keys: [recordKey(data.hash), idKey(data.id), expiryIndex, ownerIndex(data.ownerId), blacklistIndex],
 					arguments: [
 						await serialize(data),
 						data.hash,
 						String(data.createdAt),
 						data.expiresAt === null ? '' : String(data.expiresAt),
+						data.blacklistedAt === null ? '' : String(data.blacklistedAt),
 					],
 				})
 				if (inserted !== 1) {
@@ -368,9 +373,15 @@ export function redisStore(options: RedisStoreOptions): RedisKeyStore {
 					const wanted = limit - moved.length
 					const hashes = await client.zRangeByScore(expiryIndex, '-inf', at, { LIMIT: { offset: 0, count: wanted } })
 					if (hashes.length === 0) break
-					const found = (await readMany(client, hashes)).filter(
+					const read = await readMany(client, hashes)
+					const found = read.filter(
 						({ data }) => data.blacklistedAt === null && data.expiresAt !== null && data.expiresAt <= at,
 					)
+					// An index entry whose record is gone or blacklisted leads nowhere: drop it, or it would
+					// fill every later batch.
+					const active = new Set(read.filter(({ data }) => data.blacklistedAt === null).map(({ data }) => data.hash))
+					const stale = hashes.filter((hash) => !active.has(hash))
+					if (stale.length > 0) await client.zRem(expiryIndex, stale)
 					scanned += hashes.length
 					const changes = found.map(({ raw, data }) => ({
 						raw,

@@ -107,6 +107,23 @@ export function storeConformance(options: StoreConformanceOptions): void {
 		assert.ok(found?.createdAt instanceof Date && found.expiresAt instanceof Date, 'instants come back as Date objects')
 	})
 
+	test('insert › keeps a record inserted already blacklisted (an import) out of sweeps, and purges it', async (store) => {
+		const imported = testRecord({ expiresAt: at(10), blacklistedAt: at(20), reason: 'revoked', note: 'imported' })
+		const due = testRecord({ expiresAt: at(30) })
+		await insertAll(store, [imported, due])
+		assert.deepEqual(await store.getById(imported.id), imported)
+		assert.equal(await store.count({ expiredBy: at(100) }), 1)
+		const { moved } = await store.moveExpired({ now: at(100), limit: 1 })
+		assert.deepEqual(
+			moved.map((r) => r.id),
+			[due.id],
+			'the import is not moved again; the active key is',
+		)
+		assert.equal((await store.getById(imported.id))?.reason, 'revoked')
+		assert.equal((await store.purgeBlacklisted({ before: at(25), limit: 10 })).purged, 1)
+		assert.equal(await store.getById(imported.id), null)
+	})
+
 	test('getByHash and getById › answer null for keys the store does not hold', async (store) => {
 		await store.insert(testRecord())
 		assert.equal(await store.getByHash(testRecord().hash), null)
