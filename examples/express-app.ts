@@ -26,13 +26,14 @@ import {
 	issueFields,
 	JSON_ONLY,
 	me,
-	printWelcome,
 	REPORTS,
 	ROUTES,
 	type RunningExample,
 	revokeNote,
+	runningExample,
 	runWhenMain,
 	scheduleSweeps,
+	startExample,
 	toProblem,
 	view,
 } from './support.js'
@@ -114,35 +115,16 @@ export async function createExpressExample(options: ExampleOptions = {}): Promis
 		})
 	})
 	const stopSweeps = scheduleSweeps(keyward, sweepEveryMs, log)
-	let closing: Promise<void> | undefined
-	return {
-		url: baseUrl(host, server.address() as AddressInfo),
+	return runningExample(
+		baseUrl(host, server.address() as AddressInfo),
 		keyward,
-		close: () => {
-			closing ??= (async () => {
-				await stopSweeps()
-				await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
-			})()
-			return closing
-		},
-	}
+		stopSweeps,
+		() => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
+	)
 }
 
-/**
- * What `npm run example:express` does: starts the app, issues a bootstrap admin key, and prints it
- * once with curl lines for every route. The only place the example prints a plaintext key.
- */
-export async function startExpressExample(options: ExampleOptions = {}): Promise<RunningExample> {
-	const log = options.log ?? console.log
-	const running = await createExpressExample(options)
-	try {
-		await printWelcome(running, 'Express', log)
-	} catch (error) {
-		await running.close()
-		throw error
-	}
-	return running
-}
+/** What `npm run example:express` does: see {@link startExample}. */
+export const startExpressExample = startExample('Express', createExpressExample)
 
 /** body-parser's errors, as this app's. Its messages may quote the body, so they are not passed on. */
 function fromBodyParser(error: unknown): unknown {

@@ -28,13 +28,14 @@ import {
 	JSON_ONLY,
 	me,
 	type Problem,
-	printWelcome,
 	REPORTS,
 	ROUTES,
 	type RunningExample,
 	revokeNote,
+	runningExample,
 	runWhenMain,
 	scheduleSweeps,
+	startExample,
 	toProblem,
 	view,
 } from './support.js'
@@ -111,35 +112,11 @@ export async function createFastifyExample(options: ExampleOptions = {}): Promis
 		throw error
 	}
 	const stopSweeps = scheduleSweeps(keyward, sweepEveryMs, log)
-	let closing: Promise<void> | undefined
-	return {
-		url: baseUrl(host, app.server.address() as AddressInfo),
-		keyward,
-		close: () => {
-			closing ??= (async () => {
-				await stopSweeps()
-				await app.close()
-			})()
-			return closing
-		},
-	}
+	return runningExample(baseUrl(host, app.server.address() as AddressInfo), keyward, stopSweeps, () => app.close())
 }
 
-/**
- * What `npm run example:fastify` does: starts the app, issues a bootstrap admin key, and prints it
- * once with curl lines for every route. The only place the example prints a plaintext key.
- */
-export async function startFastifyExample(options: ExampleOptions = {}): Promise<RunningExample> {
-	const log = options.log ?? console.log
-	const running = await createFastifyExample(options)
-	try {
-		await printWelcome(running, 'Fastify', log)
-	} catch (error) {
-		await running.close()
-		throw error
-	}
-	return running
-}
+/** What `npm run example:fastify` does: see {@link startExample}. */
+export const startFastifyExample = startExample('Fastify', createFastifyExample)
 
 function sendProblem(reply: FastifyReply, { status, headers, body }: Problem): FastifyReply {
 	return reply

@@ -27,13 +27,14 @@ import {
 	issueFields,
 	JSON_ONLY,
 	me,
-	printWelcome,
 	REPORTS,
 	ROUTES,
 	type RunningExample,
 	revokeNote,
+	runningExample,
 	runWhenMain,
 	scheduleSweeps,
+	startExample,
 	toProblem,
 	view,
 } from './support.js'
@@ -108,35 +109,16 @@ export async function createKoaExample(options: ExampleOptions = {}): Promise<Ru
 		})
 	})
 	const stopSweeps = scheduleSweeps(keyward, sweepEveryMs, log)
-	let closing: Promise<void> | undefined
-	return {
-		url: baseUrl(host, server.address() as AddressInfo),
+	return runningExample(
+		baseUrl(host, server.address() as AddressInfo),
 		keyward,
-		close: () => {
-			closing ??= (async () => {
-				await stopSweeps()
-				await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
-			})()
-			return closing
-		},
-	}
+		stopSweeps,
+		() => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
+	)
 }
 
-/**
- * What `npm run example:koa` does: starts the app, issues a bootstrap admin key, and prints it
- * once with curl lines for every route. The only place the example prints a plaintext key.
- */
-export async function startKoaExample(options: ExampleOptions = {}): Promise<RunningExample> {
-	const log = options.log ?? console.log
-	const running = await createKoaExample(options)
-	try {
-		await printWelcome(running, 'Koa', log)
-	} catch (error) {
-		await running.close()
-		throw error
-	}
-	return running
-}
+/** What `npm run example:koa` does: see {@link startExample}. */
+export const startKoaExample = startExample('Koa', createKoaExample)
 
 /** Outermost middleware: every error becomes a problem response (bad input a 4xx, the rest a logged 500). */
 function problems(log: (line: string) => void): Middleware {

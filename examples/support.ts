@@ -265,3 +265,48 @@ export function runWhenMain(moduleUrl: string, start: (options: ExampleOptions) 
 		},
 	)
 }
+
+/**
+ * The `close()` of a running example: stops the sweeps (waiting for a run in progress), then the
+ * server; safe to call twice.
+ */
+export function runningExample(
+	url: string,
+	keyward: Keyward,
+	stopSweeps: () => Promise<void>,
+	stopServer: () => Promise<void>,
+): RunningExample {
+	let closing: Promise<void> | undefined
+	return {
+		url,
+		keyward,
+		close: () => {
+			closing ??= (async () => {
+				await stopSweeps()
+				await stopServer()
+			})()
+			return closing
+		},
+	}
+}
+
+/**
+ * What `npm run example:*` does: starts the app, issues a bootstrap admin key, and prints it once
+ * with curl lines for every route. The only place an example prints a plaintext key.
+ */
+export function startExample(
+	framework: string,
+	create: (options: ExampleOptions) => Promise<RunningExample>,
+): (options?: ExampleOptions) => Promise<RunningExample> {
+	return async (options = {}) => {
+		const log = options.log ?? console.log
+		const running = await create(options)
+		try {
+			await printWelcome(running, framework, log)
+		} catch (error) {
+			await running.close()
+			throw error
+		}
+		return running
+	}
+}
