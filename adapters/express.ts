@@ -21,7 +21,6 @@ import type { Keyward } from '../src/keyward.js'
 import type { KeyRecord } from '../src/record.js'
 
 declare global {
-	// biome-ignore lint/style/noNamespace: Express's own way to extend its Request type
 	namespace Express {
 		interface Request {
 			/** The verified key's record, on routes behind `requireApiKey()` (undefined elsewhere). */
@@ -32,11 +31,6 @@ declare global {
 
 /** Options of {@link requireApiKey}: see {@link ApiKeyOptions}; `extract` receives the Express request. */
 export type ExpressApiKeyOptions = ApiKeyOptions<Request>
-
-/** Marks a request verified by a keyward instance, so a second keyward middleware on the route only checks scopes. */
-const VERIFIED = Symbol.for('keyward.verified')
-type Mark = { keyward: Keyward; record: KeyRecord; onResult?: (event: never) => void; refused: boolean }
-type Marked = { [VERIFIED]?: Mark }
 
 /**
  * Express middleware that lets a request through only with a valid API key (and the required
@@ -55,32 +49,15 @@ type Marked = { [VERIFIED]?: Mark }
 export function requireApiKey(keyward: Keyward, options?: ExpressApiKeyOptions): RequestHandler {
 	const authenticate = createAuthenticator<Request>(keyward, options, 'requireApiKey()')
 	return function keywardExpress(req: Request, res: Response, next: NextFunction): void {
-		const prior = (req as Marked)[VERIFIED]
-		const mark = prior?.keyward === keyward ? prior : undefined
-		authenticate(req, req.headers, req.originalUrl ?? req.url, undefined, mark?.record, mark?.onResult as never).then(
-			(outcome) => {
-				if (outcome.ok) {
-					req.apiKey = outcome.record
-					if (!mark) {
-						const own: Mark = { keyward, record: outcome.record, onResult: options?.onResult as never, refused: false }
-						;(req as Marked)[VERIFIED] = own
-						let reported = false
-						const report = () => {
-							if (reported) return
-							reported = true
-							if (!own.refused) outcome.report()
-						}
-						res.once('finish', report)
-						res.once('close', report)
-					}
-					next()
-				} else {
-					if (mark) mark.refused = true
-					send(res, outcome.response)
-				}
-			},
-			next,
-		)
+		authenticate(req, req.headers, req.originalUrl ?? req.url, { carrier: req }).then((outcome) => {
+			if (!outcome.ok) return send(res, outcome.response)
+			req.apiKey = outcome.record
+			if (outcome.report) {
+				res.once('finish', outcome.report)
+				res.once('close', outcome.report)
+			}
+			next()
+		}, next)
 	}
 }
 

@@ -76,10 +76,10 @@ function setup(app: Parameters<FastifyPluginCallback<KeywardPluginOptions>>[0], 
 	app.addHook('onRequest', async function keywardFastify(request: FastifyRequest, reply: FastifyReply) {
 		const config = request.routeOptions.config.apiKey
 		if (config === false) return
-		const outcome = await authenticate(request, request.headers, request.url, config?.scopes)
+		const outcome = await authenticate(request, request.headers, request.url, { extraScopes: config?.scopes })
 		if (outcome.ok) {
 			request.apiKey = outcome.record
-			outcome.report()
+			outcome.report?.()
 			return
 		}
 		const { status, headers, body } = outcome.response

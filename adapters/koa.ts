@@ -29,10 +29,6 @@ declare module 'koa' {
 /** Options of {@link requireApiKey}: see {@link ApiKeyOptions}; `extract` receives the Koa context. */
 export type KoaApiKeyOptions = ApiKeyOptions<Context>
 
-const VERIFIED = Symbol.for('keyward.verified')
-type Mark = { keyward: Keyward; record: KeyRecord; onResult?: (event: never) => void; refused: boolean }
-type Marked = { [VERIFIED]?: Mark }
-
 /**
  * Koa middleware that lets a request through only with a valid API key (and the required scopes),
  * attaching its record as `ctx.state.apiKey`. Refused requests get an `application/problem+json`
@@ -50,22 +46,17 @@ type Marked = { [VERIFIED]?: Mark }
 export function requireApiKey(keyward: Keyward, options?: KoaApiKeyOptions): Middleware {
 	const authenticate = createAuthenticator<Context>(keyward, options, 'requireApiKey()')
 	return async function keywardKoa(ctx: Context, next: Next): Promise<void> {
-		const state = ctx.state as Marked
-		const mark = state[VERIFIED]?.keyward === keyward ? state[VERIFIED] : undefined
-		const outcome = await authenticate(ctx, ctx.headers, ctx.url, undefined, mark?.record, mark?.onResult as never)
+		const outcome = await authenticate(ctx, ctx.headers, ctx.url, { carrier: ctx.state })
 		if (outcome.ok) {
 			ctx.state.apiKey = outcome.record
-			if (mark) return next()
-			const own: Mark = { keyward, record: outcome.record, onResult: options?.onResult as never, refused: false }
-			state[VERIFIED] = own
+			if (!outcome.report) return next()
 			try {
 				await next()
 			} finally {
-				if (!own.refused) outcome.report()
+				outcome.report()
 			}
 			return
 		}
-		if (mark) mark.refused = true
 		const { status, headers, body } = outcome.response
 		ctx.status = status
 		ctx.set({ 'content-type': 'application/json', ...headers })

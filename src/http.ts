@@ -107,27 +107,53 @@ export interface ApiKeyOptions<Req = unknown> {
 	respond?: (problem: HttpProblemResponse, event: HttpResultEvent<Req>) => HttpProblemResponse | undefined
 }
 
-/** What an {@link Authenticate} answers for one request: the record to attach, or the response to send. */
+/**
+ * What an {@link Authenticate} answers for one request: the record to attach, or the response to send.
+ * A pass carries `report` when this check is the first of its instance in the request: call it once the
+ * request is done, so `onResult` hears the final outcome (a later route-level refusal replaces the pass).
+ */
 export type AuthOutcome =
-	| { readonly ok: true; readonly record: KeyRecord; readonly report: () => void }
+	| { readonly ok: true; readonly record: KeyRecord; readonly report?: () => void }
 	| { readonly ok: false; readonly response: HttpProblemResponse }
 
 /** Node's incoming headers: lower-case names; a repeated header is joined or an array. */
 export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>
 
+/** Per-request context an adapter passes to {@link Authenticate}. */
+export interface AuthContext {
+	/**
+	 * An object that lives as long as the request (Express's `req`, Koa's `ctx.state`). keyward notes
+	 * there the first verification of each instance, so a later check in the same request (a route's
+	 * `scopes`) reuses it: one store read and one `onResult` per request.
+	 */
+	readonly carrier?: object
+	/** Scopes this route requires on top of the middleware's own. */
+	readonly extraScopes?: readonly string[]
+}
+
 /**
- * Checks one request: reads the key, verifies it (unless `verified` carries a record an earlier
- * middleware of the same instance verified in this request), checks scopes, and answers the record
- * or the response to send. Built once per middleware by {@link createAuthenticator}.
+ * Checks one request: reads the key, verifies it (or reuses the verification an earlier check of the
+ * same instance noted on `context.carrier`), checks scopes, and answers the record or the response
+ * to send. Built once per middleware by {@link createAuthenticator}.
  */
 export type Authenticate<Req> = (
 	request: Req,
 	headers: IncomingHeaders,
 	url: string | undefined,
-	extraScopes?: readonly string[],
-	verified?: KeyRecord,
-	priorOnResult?: (event: HttpResultEvent<Req>) => void,
+	context?: AuthContext,
 ) => Promise<AuthOutcome>
+
+/** What the first check of an instance notes on a request's carrier. */
+interface Verification {
+	readonly keyward: Keyward
+	readonly record: KeyRecord
+	readonly onResult: ((event: never) => void) | undefined
+	/** The request's outcome has been reported: by this check's pass, or by a later check's refusal. */
+	reported: boolean
+}
+
+const VERIFIED = Symbol.for('keyward.verified')
+type Carrier = { [VERIFIED]?: Verification }
 
 const KNOWN = {
 	scopes: true,
@@ -204,16 +230,19 @@ export function createAuthenticator<Req>(
 		? (request) => extract(request)
 		: (_, incoming, url) => readKey(incoming, url, headers, query)
 
-	return async function authenticate(request, incoming, url, extraScopes, verified, priorOnResult) {
+	return async function authenticate(request, incoming, url, context) {
+		const carrier = context?.carrier as Carrier | undefined
+		const prior = carrier?.[VERIFIED]?.keyward === keyward ? carrier[VERIFIED] : undefined
+		const extraScopes = context?.extraScopes
 		let code: HttpOutcomeCode
 		let record: KeyRecord | null = null
 		let response: HttpProblemResponse | undefined
 		let error: unknown
 		try {
 			const result =
-				verified === undefined
+				prior === undefined
 					? await withTimeout(keyward.verify(read(request, incoming, url)), timeoutMs)
-					: ({ ok: true, record: verified } as const)
+					: ({ ok: true, record: prior.record } as const)
 			if (result.ok) {
 				record = result.record
 				const required = extraScopes && extraScopes.length > 0 ? union(scopes, extraScopes) : scopes
@@ -237,11 +266,20 @@ export function createAuthenticator<Req>(
 			response = problems.fixed.store_unavailable
 		}
 		if (response === undefined) {
-			const valid: HttpResultEvent<Req> = { code, status: 200, record, request }
-			return { ok: true, record: record as KeyRecord, report: () => onResult?.(valid) }
+			if (prior !== undefined) return { ok: true, record: prior.record } // the first check reports
+			const verification: Verification = { keyward, record: record as KeyRecord, onResult, reported: false }
+			if (carrier !== undefined) carrier[VERIFIED] = verification
+			const report = () => {
+				if (verification.reported) return
+				verification.reported = true
+				onResult?.({ code, status: 200, record, request })
+			}
+			return { ok: true, record: verification.record, report }
 		}
 		const event: HttpResultEvent<Req> = { code, status: response.status, record, request, error }
-		;(onResult ?? priorOnResult)?.(event)
+		if (prior !== undefined)
+			prior.reported = true // this refusal is the request's outcome
+		;(onResult ?? (prior?.onResult as typeof onResult))?.(event)
 		return { ok: false, response: respond?.(response, event) ?? response }
 	}
 }

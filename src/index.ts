@@ -3,6 +3,7 @@ export { type Duration, type DurationUnit, parseDuration } from './duration.js'
 export { isKeywardError, KeywardError, type KeywardErrorCode } from './errors.js'
 export {
 	type ApiKeyOptions,
+	type AuthContext,
 	type Authenticate,
 	type AuthOutcome,
 	createAuthenticator,
