@@ -1,19 +1,13 @@
 import { type RedisKeyStore, redisStore } from 'keyward/redis'
 import { storeConformance } from 'keyward/testing'
 import { describe, it } from 'vitest'
-import { serverUrl, uniqueNamespace } from '../helpers/servers.js'
+import { serverUrl, uniqueNamespace, wipeRedisNamespace } from '../helpers/servers.js'
 
 const url = serverUrl('REDIS_URL')
 
 /** Deletes every key of a namespace, then closes the store. */
 async function cleanUp(store: RedisKeyStore, target: string): Promise<void> {
-	const { createClient } = await import('@keyv/redis')
-	const client = createClient({ url: target })
-	await client.connect()
-	for await (const keys of client.scanIterator({ MATCH: `${store.namespace}:*`, COUNT: 1000 })) {
-		if (keys.length > 0) await client.unlink(keys)
-	}
-	await client.close()
+	await wipeRedisNamespace(target, store.namespace)
 	await store.close()
 }
 

@@ -4,6 +4,7 @@
  * says how to run it.
  */
 import { randomUUID } from 'node:crypto'
+import { createClient } from '@keyv/redis'
 
 export function serverUrl(name: 'REDIS_URL' | 'DATABASE_URL'): string | undefined {
 	const url = process.env[name]
@@ -17,4 +18,14 @@ export function serverUrl(name: 'REDIS_URL' | 'DATABASE_URL'): string | undefine
 /** A namespace no other test file or run uses. */
 export function uniqueNamespace(label: string): string {
 	return `kwtest_${label}_${randomUUID().slice(0, 8)}`
+}
+
+/** Deletes every key of a namespace (`<namespace>:*`) on a Redis server. */
+export async function wipeRedisNamespace(url: string, namespace: string): Promise<void> {
+	const client = createClient({ url })
+	await client.connect()
+	for await (const keys of client.scanIterator({ MATCH: `${namespace}:*`, COUNT: 1000 })) {
+		if (keys.length > 0) await client.unlink(keys)
+	}
+	await client.close()
 }

@@ -11,7 +11,7 @@ import { createKeyward, isKeywardError } from 'keyward'
 import { redisStore } from 'keyward/redis'
 import { testRecord } from 'keyward/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serverUrl, uniqueNamespace } from '../helpers/servers.js'
+import { serverUrl, uniqueNamespace, wipeRedisNamespace } from '../helpers/servers.js'
 
 const url = serverUrl('REDIS_URL')
 
@@ -158,12 +158,7 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 			const report = await keyward.sweep()
 			expect(report).toMatchObject({ expired: 7, scanned: 7 })
 		} finally {
-			const client = createClient({ url: url as string })
-			await client.connect()
-			for await (const keys of client.scanIterator({ MATCH: `${namespace}:*`, COUNT: 1000 })) {
-				if (keys.length > 0) await client.unlink(keys)
-			}
-			await client.close()
+			await wipe(namespace)
 			await store.close()
 		}
 	})
@@ -267,11 +262,6 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 })
 
 /** Deletes every key of a namespace on the shared server. */
-async function wipe(namespace: string): Promise<void> {
-	const client = createClient({ url: url as string })
-	await client.connect()
-	for await (const keys of client.scanIterator({ MATCH: `${namespace}:*`, COUNT: 1000 })) {
-		if (keys.length > 0) await client.unlink(keys)
-	}
-	await client.close()
+function wipe(namespace: string): Promise<void> {
+	return wipeRedisNamespace(url as string, namespace)
 }
