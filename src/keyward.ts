@@ -1,7 +1,7 @@
 import { type Duration, parseDuration, typeOf } from './duration.js'
 import { invalidOption } from './errors.js'
 import { checkOwnerId, type IssuedKey, type IssueOptions, issue } from './issue.js'
-import { checkKnown, instant, type KeywardConfig, type KeywardOptions, resolveOptions } from './options.js'
+import { checkKnown, instant, type KeywardConfig, type KeywardOptions, resolveOptions, wholeNumber } from './options.js'
 import type { BlacklistedKeyRecord, KeyRecord } from './record.js'
 import { checkId, type RevokeOptions, revoke } from './revoke.js'
 import { type RotateOptions, rotate } from './rotate.js'
@@ -146,10 +146,7 @@ export function createKeyward(options?: KeywardOptions): Keyward {
 			checkKnown(options, EXPIRING_KNOWN, 'expiring()')
 			const now = instant(options.now, 'now', config.clock)
 			const within = parseDuration(options.within, 'within')
-			const limit = options.limit ?? 1000
-			if (!Number.isSafeInteger(limit) || limit < 1) {
-				throw invalidOption(`limit must be a whole number of at least 1 (got ${typeOf(limit)})`)
-			}
+			const limit = wholeNumber(options.limit ?? 1000, 'limit', 1)
 			const until = new Date(now.getTime() + within)
 			return callStore(store, 'expiring', () => store.listExpiring({ after: now, until, limit }))
 		},

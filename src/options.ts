@@ -31,7 +31,8 @@ export interface KeywardConfig {
 
 const KNOWN = { store: true, prefix: true, clock: true } satisfies Record<keyof KeywardOptions, true>
 
-const systemClock = (): Date => new Date()
+/** @internal */
+export const systemClock = (): Date => new Date()
 
 /** @internal */
 export function resolveOptions(input: KeywardOptions | undefined): KeywardConfig {
@@ -86,4 +87,16 @@ export function instant(value: unknown, name: string, clock: () => Date): Date {
  */
 export function describe(value: unknown): string {
 	return typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeOf(value)
+}
+
+/**
+ * A whole number from `min` to `max`, or `invalid_option` naming the option.
+ * @internal
+ */
+export function wholeNumber(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+	if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max) return value
+	const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`
+	throw invalidOption(
+		`${name} must be a whole number ${range} (got ${typeof value === 'number' ? value : typeOf(value)})`,
+	)
 }

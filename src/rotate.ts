@@ -1,5 +1,4 @@
-import type { Duration } from './duration.js'
-import { parseDuration } from './duration.js'
+import { type Duration, parseDuration } from './duration.js'
 import { KeywardError } from './errors.js'
 import { type IssuedKey, newRecord, resolveExpiry } from './issue.js'
 import { checkKnown, instant, type KeywardConfig } from './options.js'

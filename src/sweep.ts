@@ -1,6 +1,6 @@
 import { type Duration, parseDuration, typeOf } from './duration.js'
 import { invalidOption } from './errors.js'
-import { checkKnown, instant } from './options.js'
+import { checkKnown, instant, systemClock, wholeNumber } from './options.js'
 import { callStore, checkStore, type KeyStore } from './store.js'
 
 /** Options of {@link sweep}. */
@@ -59,8 +59,6 @@ const KNOWN = {
 	onProgress: true,
 } satisfies Record<keyof SweepOptions, true>
 
-const systemClock = (): Date => new Date()
-
 /**
  * Moves every active record with `expiresAt <= now` to the blacklist (reason `expired`), then purges
  * blacklisted records older than `retention`. Call it from the host's scheduler; nothing in keyward
@@ -89,10 +87,7 @@ export async function sweep(store: KeyStore, options: SweepOptions = {}): Promis
 export async function runSweep(store: KeyStore, options: SweepOptions, clock: () => Date): Promise<SweepReport> {
 	checkKnown(options, KNOWN, 'sweep()')
 	const now = instant(options.now, 'now', clock)
-	const batchSize = options.batchSize ?? 500
-	if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-		throw invalidOption(`batchSize must be a whole number from 1 to 10000 (got ${describeNumber(batchSize)})`)
-	}
+	const batchSize = wholeNumber(options.batchSize ?? 500, 'batchSize', 1, 10_000)
 	const purgeBefore =
 		options.retention === undefined ? null : new Date(now.getTime() - parseDuration(options.retention, 'retention'))
 	const { signal, onProgress } = options
@@ -165,8 +160,4 @@ async function inBatches(
 		}
 		if ((await batch()) < batchSize) return
 	}
-}
-
-function describeNumber(value: unknown): string {
-	return typeof value === 'number' ? String(value) : typeOf(value)
 }
