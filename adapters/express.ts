@@ -64,7 +64,6 @@ export function requireApiKey(keyward: Keyward, options?: ExpressApiKeyOptions):
 function send(res: Response, response: HttpProblemResponse): void {
 	res.statusCode = response.status
 	for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value)
-	if (!res.hasHeader('content-type')) res.setHeader('content-type', 'application/json')
 	res.end(JSON.stringify(response.body))
 }
 

@@ -83,7 +83,7 @@ function setup(app: Parameters<FastifyPluginCallback<KeywardPluginOptions>>[0], 
 			return
 		}
 		const { status, headers, body } = outcome.response
-		reply.code(status).headers({ 'content-type': 'application/json', ...headers })
+		reply.code(status).headers(headers)
 		// A Buffer, so Fastify sends the content type as given (a string would get "; charset=utf-8").
 		return reply.send(Buffer.from(JSON.stringify(body)))
 	})

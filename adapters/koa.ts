@@ -59,7 +59,7 @@ export function requireApiKey(keyward: Keyward, options?: KoaApiKeyOptions): Mid
 		}
 		const { status, headers, body } = outcome.response
 		ctx.status = status
-		ctx.set({ 'content-type': 'application/json', ...headers })
+		ctx.set(headers)
 		ctx.body = JSON.stringify(body)
 	}
 }

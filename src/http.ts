@@ -280,7 +280,8 @@ export function createAuthenticator<Req>(
 		if (prior !== undefined)
 			prior.reported = true // this refusal is the request's outcome
 		;(onResult ?? (prior?.onResult as typeof onResult))?.(event)
-		return { ok: false, response: respond?.(response, event) ?? response }
+		const replaced = respond?.(response, event)
+		return { ok: false, response: replaced === undefined ? response : withContentType(replaced) }
 	}
 }
 
@@ -414,4 +415,10 @@ function problemBuilder(
 			)
 		},
 	}
+}
+
+/** A replacement response from `respond` is JSON unless it names its own content type. */
+function withContentType(response: HttpProblemResponse): HttpProblemResponse {
+	const named = Object.keys(response.headers).some((name) => name.toLowerCase() === 'content-type')
+	return named ? response : { ...response, headers: { 'content-type': 'application/json', ...response.headers } }
 }
