@@ -9,6 +9,7 @@ export default defineConfig({
 		koa: 'adapters/koa.ts',
 		redis: 'adapters/redis.ts',
 		postgres: 'adapters/postgres.ts',
+		cli: 'cli/main.ts',
 	},
 	format: ['esm', 'cjs'],
 	target: 'node20',
