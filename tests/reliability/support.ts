@@ -234,7 +234,11 @@ export class PrivateRedis {
 			client.on('error', () => {})
 			await client.connect()
 			await client.sendCommand(['SHUTDOWN', 'SAVE']).catch(() => undefined) // the connection drops: expected
-			await client.destroy?.()
+			try {
+				client.destroy()
+			} catch {
+				// already closed by the server going away
+			}
 		}
 		await exited
 	}
