@@ -9,6 +9,7 @@ export default defineConfig({
 		koa: 'adapters/koa.ts',
 		redis: 'adapters/redis.ts',
 		postgres: 'adapters/postgres.ts',
+		cache: 'adapters/cache.ts',
 		cli: 'cli/main.ts',
 	},
 	format: ['esm', 'cjs'],

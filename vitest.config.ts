@@ -7,7 +7,7 @@ export default defineConfig({
 	resolve: {
 		alias: [
 			{ find: /^keyward\/testing$/, replacement: here('./src/testing/index.ts') },
-			{ find: /^keyward\/(express|fastify|koa|redis|postgres)$/, replacement: here('./adapters/$1.ts') },
+			{ find: /^keyward\/(express|fastify|koa|redis|postgres|cache)$/, replacement: here('./adapters/$1.ts') },
 			{ find: /^keyward$/, replacement: here('./src/index.ts') },
 		],
 	},

@@ -1,3 +1,4 @@
+export type { VerifyCache } from './cache.js'
 export { hashKey } from './crypto.js'
 export { type Duration, type DurationUnit, parseDuration } from './duration.js'
 export { isKeywardError, KeywardError, type KeywardErrorCode } from './errors.js'

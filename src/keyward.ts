@@ -1,3 +1,4 @@
+import { invalidatingStore } from './cache.js'
 import { type Duration, parseDuration, typeOf } from './duration.js'
 import { invalidOption } from './errors.js'
 import { checkOwnerId, type IssuedKey, type IssueOptions, issue } from './issue.js'
@@ -118,14 +119,17 @@ const EXPIRING_KNOWN = { within: true, limit: true, now: true } satisfies Record
 export function createKeyward(options?: KeywardOptions): Keyward {
 	const config: KeywardConfig = resolveOptions(options)
 	const { store } = config
+	// With a cache, the writing operations reach the store through a wrapper that drops what they change from it.
+	const writing: KeywardConfig =
+		config.cache === null ? config : Object.freeze({ ...config, store: invalidatingStore(store, config.cache) })
 	return Object.freeze({
 		store,
 		prefix: config.prefix,
 		issue: (options: IssueOptions) => issue(config, options),
 		verify: (key: unknown, options?: VerifyOptions) => verify(config, key, options),
-		revoke: (id: string, options?: RevokeOptions) => revoke(config, id, options),
-		rotate: (id: string, options?: RotateOptions) => rotate(config, id, options),
-		sweep: (options: SweepOptions = {}) => runSweep(store, options, config.clock),
+		revoke: (id: string, options?: RevokeOptions) => revoke(writing, id, options),
+		rotate: (id: string, options?: RotateOptions) => rotate(writing, id, options),
+		sweep: (options: SweepOptions = {}) => runSweep(writing.store, options, config.clock),
 
 		async get(id: string) {
 			checkId(id)

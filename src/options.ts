@@ -1,3 +1,4 @@
+import { bindCache, type CacheBinding, type VerifyCache } from './cache.js'
 import { typeOf } from './duration.js'
 import { invalidOption } from './errors.js'
 import { checkStore, type KeyStore } from './store.js'
@@ -20,6 +21,16 @@ export interface KeywardOptions {
 	 * @defaultValue `() => new Date()`
 	 */
 	clock?: () => Date
+	/**
+	 * An in-process cache of verified records, such as `verifyCache({ max: 10_000, ttl: '10s' })` from
+	 * `keyward/cache`: a repeated `verify()` of a key skips the store read. Expiry is still judged
+	 * against the clock on every call, misses are never cached, and this instance's `revoke()`,
+	 * `rotate()` and `sweep()` drop what they change at once; a revocation made by **another**
+	 * process takes effect here within the cache's TTL. After a store failure the cache is cleared,
+	 * so an outage is never answered from it. See docs/cache.md.
+	 * @defaultValue none: every `verify()` reads the store
+	 */
+	cache?: VerifyCache
 }
 
 /** Options resolved and checked once, at construction; the hot path only reads them. @internal */
@@ -27,9 +38,11 @@ export interface KeywardConfig {
 	readonly store: KeyStore
 	readonly prefix: string
 	readonly clock: () => Date
+	/** The verification cache and its invalidation counter; `null` without one. */
+	readonly cache: CacheBinding | null
 }
 
-const KNOWN = { store: true, prefix: true, clock: true } satisfies Record<keyof KeywardOptions, true>
+const KNOWN = { store: true, prefix: true, clock: true, cache: true } satisfies Record<keyof KeywardOptions, true>
 
 /** @internal */
 export const systemClock = (): Date => new Date()
@@ -45,7 +58,8 @@ export function resolveOptions(input: KeywardOptions | undefined): KeywardConfig
 		throw invalidOption(`clock must be a function that returns a Date (got ${typeOf(options.clock)})`)
 	}
 	const store = options.store === undefined ? memoryStore() : checkStore(options.store)
-	return Object.freeze({ store, prefix, clock: options.clock ?? systemClock })
+	const cache = bindCache(options.cache)
+	return Object.freeze({ store, prefix, clock: options.clock ?? systemClock, cache })
 }
 
 /**

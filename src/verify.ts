@@ -1,3 +1,4 @@
+import { dropAll, freezeRecord } from './cache.js'
 import { hashKey } from './crypto.js'
 import { parseKey } from './key-format.js'
 import { checkKnown, instant, type KeywardConfig } from './options.js'
@@ -37,8 +38,26 @@ export async function verify(config: KeywardConfig, input: unknown, options?: Ve
 	const parsed = parseKey(input, config.prefix) // type, length, prefix, checksum: no I/O
 	if (!parsed.ok) return parsed
 	const hash = hashKey(parsed.key)
-	const record = await callStore(config.store, 'verify', () => config.store.getByHash(hash)) // the one read
-	return record === null ? UNKNOWN : classify(record, now)
+	const binding = config.cache
+	if (binding === null) {
+		const record = await callStore(config.store, 'verify', () => config.store.getByHash(hash)) // the one read
+		return record === null ? UNKNOWN : classify(record, now)
+	}
+	const cached = binding.cache.get(hash)
+	if (cached !== undefined) return classify(cached, now) // judged against the clock on every call
+	const epoch = binding.state.epoch
+	let record: KeyRecord | null
+	try {
+		record = await callStore(config.store, 'verify', () => config.store.getByHash(hash))
+	} catch (error) {
+		dropAll(binding) // fail closed: nothing is answered from the cache until the store answers again
+		throw error
+	}
+	if (record === null) return UNKNOWN // never cached: the key may be issued elsewhere, and guesses must not churn the cache
+	freezeRecord(record)
+	// A write on this instance overlapped the read: what was read may predate it, so do not keep it.
+	if (binding.state.epoch === epoch) binding.cache.set(hash, record)
+	return classify(record, now)
 }
 
 /**
