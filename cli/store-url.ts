@@ -4,7 +4,9 @@
  */
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { isKeywardError, KeywardError } from '../src/errors.js'
 import type { KeyStore } from '../src/store.js'
+import { withTimeout } from '../src/timeout.js'
 import { CliError, EXIT } from './errors.js'
 
 /** The kinds of store the command line can open. */
@@ -29,6 +31,9 @@ export interface OpenStore {
 	/** Closes the connections or file handles the command line opened; never rejects. */
 	close(): Promise<void>
 }
+
+/** How long connecting to Redis may take. */
+const CONNECT_TIMEOUT_MS = 5000
 
 const SCHEMES: Record<string, StoreKind> = {
 	'redis:': 'redis',
@@ -176,9 +181,34 @@ export interface OpenStoreOptions {
 export async function openStore(target: StoreTarget, options: OpenStoreOptions = {}): Promise<OpenStore> {
 	const { namespace } = options
 	if (target.kind === 'redis') {
-		const { redisStore } = await loadDriver(target, () => import('../adapters/redis.js'))
-		const store = redisStore({ url: target.url, ...(namespace !== undefined && { namespace }) })
-		return { store, target, close: quietly(() => store.close()) }
+		const [{ redisStore }, { createClient }] = await Promise.all([
+			loadDriver(target, () => import('../adapters/redis.js')),
+			loadDriver(target, () => import('@keyv/redis')),
+		])
+		// The command line connects its own client, once, before the first call: no reconnecting, no offline
+		// queue. (Handing redisStore a URL would also work, but @keyv/redis 5.1 then leaves a connect-timeout
+		// timer running for 2 s after a successful connect, which holds every run open for 2 s.)
+		const client = createClient({
+			url: target.url,
+			disableOfflineQueue: true,
+			socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: false },
+		})
+		client.on('error', () => {})
+		try {
+			await withTimeout(client.connect(), CONNECT_TIMEOUT_MS, 'the redis key store')
+		} catch (error) {
+			destroy(client)
+			if (isKeywardError(error)) throw error
+			throw new KeywardError('store_unavailable', 'could not connect to the redis key store', { cause: error })
+		}
+		const store = redisStore({ client, ...(namespace !== undefined && { namespace }) })
+		return {
+			store,
+			target,
+			close: quietly(async () => {
+				await client.close().catch(() => destroy(client))
+			}),
+		}
 	}
 	if (target.kind === 'postgres') {
 		const { postgresStore } = await loadDriver(target, () => import('../adapters/postgres.js'))
@@ -231,6 +261,15 @@ async function loadDriver<T>(target: StoreTarget, load: () => Promise<T>): Promi
 			)
 		}
 		throw error
+	}
+}
+
+/** Drops a Redis connection at once; a client that is already closed throws, which is fine here. */
+function destroy(client: { destroy(): void }): void {
+	try {
+		client.destroy()
+	} catch {
+		// already closed
 	}
 }
 
