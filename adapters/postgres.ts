@@ -404,7 +404,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresKeyStore {
 		}
 	}
 
-	const iso = (date: Date | null) => (date === null ? null : date.toISOString())
+	const iso = pgInstant
 
 	return {
 		name: 'postgres',
@@ -568,6 +568,21 @@ async function openPool(url: string, timeoutMs: number): Promise<PgPool> {
 	// would crash the process on this 'error' event.
 	pool.on('error', () => {})
 	return pool
+}
+
+/**
+ * An instant as text PostgreSQL reads. `toISOString()` writes years after 9999 as `+275760-…` and
+ * years before 1 as `-000001-…`, which PostgreSQL refuses (`time zone displacement out of range`);
+ * it reads `275760-…` and `0002-… BC` (ISO year 0 is 1 BC).
+ */
+function pgInstant(date: Date | null): string | null {
+	if (date === null) return null
+	const text = date.toISOString()
+	if (text.startsWith('+')) return text.slice(1)
+	if (text.startsWith('-') || text.startsWith('0000')) {
+		return `${String(1 - date.getUTCFullYear()).padStart(4, '0')}${text.slice(text.indexOf('-', 1))} BC`
+	}
+	return text
 }
 
 function checkUrl(url: unknown): void {
