@@ -1,0 +1,184 @@
+/**
+ * One HTTP server for the middleware-overhead benchmark, run in its own process (started by
+ * bench/http.ts through `startChild`) so the load generator does not take the server's CPU.
+ *
+ * Every server answers `GET /hello` with the same JSON body, behind the authentication its
+ * variant names. It issues `keys` keys, then sends the parent `{ port, key }` over IPC (one key,
+ * the one the load generator sends) and serves until the parent sends `'stop'`. To `'cpu'` it
+ * answers its `process.cpuUsage()`, so the parent can tell the CPU time spent per request.
+ */
+import { createHash } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import bearerAuth from '@fastify/bearer-auth'
+import Router from '@koa/router'
+import express from 'express'
+import Fastify from 'fastify'
+import Koa from 'koa'
+import passport from 'passport'
+import { HeaderAPIKeyStrategy } from 'passport-headerapikey'
+import { requireApiKey as expressKey } from '../adapters/express.js'
+import { keywardPlugin } from '../adapters/fastify.js'
+import { requireApiKey as koaKey } from '../adapters/koa.js'
+import { createKeyward, type Keyward } from '../src/index.js'
+import { type BenchStore, openStore } from './servers.js'
+
+/** The frameworks measured. */
+export type Framework = 'express' | 'fastify' | 'koa'
+
+/** The authentication in front of the route. */
+export type Variant = 'none' | 'memory' | 'redis' | 'postgres' | 'passport' | 'bearer-auth'
+
+/** What the parent tells a server process (its one command-line argument, as JSON). */
+export interface ServerConfig {
+	readonly framework: Framework
+	readonly variant: Variant
+	/** How many keys to issue (or to load into the peer's Map); the load uses the first. */
+	readonly keys: number
+	readonly redisUrl: string
+	readonly databaseUrl: string
+	/** The Redis namespace or PostgreSQL schema of this server's store. */
+	readonly name: string
+}
+
+/** What the server sends once it listens. */
+export interface ServerReady {
+	readonly port: number
+	/** The key to send; a secret of this run only, never printed. */
+	readonly key: string
+}
+
+/** The one response body, the same for every server. */
+export const BODY = { hello: 'world' }
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
+
+/** The peers' key table: SHA-256 of each key → its owner, as a host would keep it. */
+function peerKeys(count: number): { key: string; byHash: Map<string, { ownerId: string }> } {
+	const byHash = new Map<string, { ownerId: string }>()
+	let first = ''
+	for (let i = 0; i < count; i++) {
+		const key = `pk_${sha256(`peer-key-${i}`).slice(0, 32)}`
+		if (i === 0) first = key
+		byHash.set(sha256(key), { ownerId: `owner-${i}` })
+	}
+	return { key: first, byHash }
+}
+
+async function keywardOn(opened: BenchStore, count: number): Promise<{ keyward: Keyward; key: string }> {
+	const keyward = createKeyward({ store: opened.store, prefix: 'sk' })
+	let key = ''
+	for (let i = 0; i < count; i += 64) {
+		const batch = Array.from({ length: Math.min(64, count - i) }, (_, j) =>
+			keyward.issue({ ownerId: `owner-${i + j}`, expiresIn: '30d' }),
+		)
+		const issued = await Promise.all(batch)
+		if (i === 0) key = (issued[0] as { key: string }).key
+	}
+	return { keyward, key }
+}
+
+function usePassport(byHash: Map<string, { ownerId: string }>): void {
+	passport.use(
+		new HeaderAPIKeyStrategy({ header: 'Authorization', prefix: 'Bearer ' }, false, (apiKey, done) => {
+			done(null, byHash.get(sha256(apiKey)) ?? false)
+		}),
+	)
+}
+
+async function main(): Promise<void> {
+	const config = JSON.parse(process.argv[2] as string) as ServerConfig
+	const { framework, variant } = config
+	let opened: BenchStore | undefined
+	let keyward: Keyward | undefined
+	let key = 'none'
+	if (variant === 'memory' || variant === 'redis' || variant === 'postgres') {
+		opened = await openStore(variant, config)
+		;({ keyward, key } = await keywardOn(opened, config.keys))
+	}
+	const peer = variant === 'passport' || variant === 'bearer-auth' ? peerKeys(config.keys) : undefined
+	if (peer) key = peer.key
+
+	let port: number
+	let close: () => Promise<void>
+	switch (framework) {
+		case 'express': {
+			const app = express()
+			if (keyward) app.use(expressKey(keyward))
+			if (peer) {
+				usePassport(peer.byHash)
+				app.use(passport.authenticate('headerapikey', { session: false }))
+			}
+			app.get('/hello', (_req, res) => {
+				res.json(BODY)
+			})
+			const server = app.listen(0, '127.0.0.1')
+			await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+			port = (server.address() as AddressInfo).port
+			close = () => new Promise((resolve) => server.close(() => resolve()))
+			break
+		}
+		case 'fastify': {
+			const app = Fastify()
+			if (keyward) await app.register(keywardPlugin, { keyward })
+			if (peer) {
+				const { byHash } = peer
+				await app.register(bearerAuth, { keys: [], auth: (presented: string) => byHash.has(sha256(presented)) })
+			}
+			app.get('/hello', async () => BODY)
+			await app.listen({ port: 0, host: '127.0.0.1' })
+			port = (app.server.address() as AddressInfo).port
+			close = () => app.close()
+			break
+		}
+		case 'koa': {
+			const app = new Koa()
+			const router = new Router()
+			const handler = (ctx: Koa.Context) => {
+				ctx.body = BODY
+			}
+			if (keyward) router.get('/hello', koaKey(keyward), handler)
+			else if (peer) {
+				usePassport(peer.byHash)
+				router.get('/hello', passportKoa(), handler)
+			} else router.get('/hello', handler)
+			app.use(router.routes())
+			const server = app.listen(0, '127.0.0.1')
+			await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+			port = (server.address() as AddressInfo).port
+			close = () => new Promise((resolve) => server.close(() => resolve()))
+			break
+		}
+	}
+	process.on('message', (message) => {
+		if (message === 'cpu') return void process.send?.(process.cpuUsage())
+		if (message !== 'stop') return
+		void close()
+			.then(() => opened?.close())
+			.finally(() => process.exit(0))
+	})
+	process.send?.({ port, key } satisfies ServerReady)
+}
+
+/**
+ * passport on Koa the way koa-passport binds it (koa-passport is not a dependency of this
+ * project): run the strategy on Node's request and answer 401 when it fails.
+ */
+function passportKoa(): Koa.Middleware {
+	return (ctx, next) =>
+		new Promise<void>((resolve, reject) => {
+			passport.authenticate('headerapikey', { session: false }, (error: unknown, user: unknown) => {
+				if (error) return reject(error)
+				if (!user) {
+					ctx.status = 401
+					return resolve()
+				}
+				ctx.state.user = user
+				resolve(next())
+			})(ctx.req, ctx.res, reject)
+		})
+}
+
+main().catch((error: unknown) => {
+	console.error('bench server failed:', error instanceof Error ? error.message : error)
+	process.exit(1)
+})

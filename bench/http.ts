@@ -1,0 +1,278 @@
+/**
+ * Middleware overhead: requests per second and latency of real Express, Fastify and Koa servers on
+ * loopback, each in its own process, with no authentication (the limit), keyward on each server
+ * store, and the peer a user would pick instead. autocannon runs in this process.
+ */
+import autocannon from 'autocannon'
+import pg from 'pg'
+import type { Framework, ServerConfig, ServerReady, Variant } from './http-server.js'
+import { dropSchema, nextMessage, startChild, stopChild, uniqueName, wipeRedisNamespace } from './servers.js'
+import { formatNumber, median, percent, table, target } from './stats.js'
+import type { BenchContext, BenchModule, BenchSection, BenchTarget } from './types.js'
+
+/** Sizes of one run of the HTTP benchmark. */
+export interface HttpBenchOptions {
+	readonly frameworks: readonly Framework[]
+	/** Limit the variants measured (all by default; `none` is always measured). */
+	readonly variants?: readonly Variant[]
+	/** Keys issued to each server's store (and loaded into the peers' Map). */
+	readonly keys: number
+	/** Load before measuring, per server. */
+	readonly warmupMs: number
+	/** One measured run. */
+	readonly runMs: number
+	/** Measured runs per server; the servers of a framework take turns, round after round. */
+	readonly rounds: number
+	/** autocannon connections. */
+	readonly connections: number
+}
+
+/** The full run. */
+export const HTTP_FULL: HttpBenchOptions = {
+	frameworks: ['express', 'fastify', 'koa'],
+	keys: 10_000,
+	warmupMs: 3000,
+	runMs: 4000,
+	rounds: 5,
+	connections: 32,
+}
+
+/** `--quick`. */
+export const HTTP_QUICK: HttpBenchOptions = {
+	frameworks: ['express', 'fastify', 'koa'],
+	keys: 1000,
+	warmupMs: 1000,
+	runMs: 1000,
+	rounds: 3,
+	connections: 32,
+}
+
+const PEERS: Record<Framework, Variant> = { express: 'passport', fastify: 'bearer-auth', koa: 'passport' }
+
+const LABELS: Record<Variant, string> = {
+	none: 'no auth (the limit)',
+	memory: 'keyward, memoryStore',
+	redis: 'keyward, redisStore',
+	postgres: 'keyward, postgresStore',
+	passport: 'passport + passport-headerapikey (Map by SHA-256)',
+	'bearer-auth': '@fastify/bearer-auth (auth(): Map by SHA-256)',
+}
+
+const NAMES: Record<Framework, string> = { express: 'Express', fastify: 'Fastify', koa: 'Koa' }
+
+/** One autocannon run. */
+interface Run {
+	readonly rps: number
+	readonly p50: number
+	readonly p99: number
+	/** Server CPU time (user + system) per request, in microseconds. */
+	readonly cpuUs: number
+}
+
+/** The medians of one server's runs, and its throughput relative to the no-auth server's. */
+export interface HttpRow {
+	readonly framework: Framework
+	readonly variant: Variant
+	readonly rps: number
+	readonly p50: number
+	readonly p99: number
+	/** Server CPU time per request, microseconds. */
+	readonly cpuUs: number
+	/** The median over rounds of (this server's req/s ÷ the no-auth server's req/s in the same round). */
+	readonly ratio: number
+}
+
+interface Server {
+	readonly variant: Variant
+	readonly child: ReturnType<typeof startChild>
+	readonly config: ServerConfig
+	ready?: ServerReady
+}
+
+async function load(server: Server, connections: number, ms: number): Promise<Run> {
+	const ready = server.ready as ServerReady
+	const cpu = async () => {
+		server.child.send('cpu')
+		const usage = await nextMessage<NodeJS.CpuUsage>(server.child, 10_000)
+		return usage.user + usage.system
+	}
+	const before = await cpu()
+	const result = await autocannon({
+		url: `http://127.0.0.1:${ready.port}/hello`,
+		connections,
+		duration: ms / 1000,
+		headers: { authorization: `Bearer ${ready.key}` },
+	})
+	const bad = result.non2xx + result.errors + result.timeouts
+	if (bad > 0) {
+		throw new Error(
+			`${server.config.framework}/${server.variant}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`,
+		)
+	}
+	const used = (await cpu()) - before
+	return {
+		rps: result.requests.total / (result.duration || ms / 1000),
+		p50: result.latency.p50,
+		p99: result.latency.p99,
+		cpuUs: used / Math.max(1, result.requests.total),
+	}
+}
+
+async function cleanup(context: BenchContext, servers: readonly Server[]): Promise<void> {
+	await Promise.all(servers.map((server) => stopChild(server.child)))
+	for (const { config } of servers) {
+		if (config.variant === 'redis') await wipeRedisNamespace(context.redisUrl, config.name).catch(() => undefined)
+		if (config.variant === 'postgres') {
+			const pool = new pg.Pool({ connectionString: context.databaseUrl, max: 1 })
+			pool.on('error', () => {})
+			await dropSchema(pool, config.name)
+				.catch(() => undefined)
+				.finally(() => pool.end())
+		}
+	}
+}
+
+/**
+ * Measures one framework: starts its servers, warms each up, then runs `rounds` rounds in which
+ * every server takes one measured run (the order rotates each round).
+ *
+ * @param context - the runner's context
+ * @param framework - which framework
+ * @param options - sizes
+ * @returns one row per variant
+ * @throws when a server fails to start or answers anything but 2xx under load
+ */
+export async function measureFramework(
+	context: BenchContext,
+	framework: Framework,
+	options: HttpBenchOptions,
+): Promise<HttpRow[]> {
+	const all: Variant[] = ['none', 'memory', 'redis', 'postgres', PEERS[framework]]
+	const variants = all.filter(
+		(variant) => variant === 'none' || !options.variants || options.variants.includes(variant),
+	)
+	const servers: Server[] = variants.map((variant) => {
+		const config: ServerConfig = {
+			framework,
+			variant,
+			keys: options.keys,
+			redisUrl: context.redisUrl,
+			databaseUrl: context.databaseUrl,
+			name: uniqueName(`http_${framework}_${variant.replace('-', '')}`),
+		}
+		return { variant, config, child: startChild('http-server.ts', [JSON.stringify(config)]) }
+	})
+	try {
+		await Promise.all(
+			servers.map(async (server) => {
+				server.ready = await nextMessage<ServerReady>(server.child, 120_000)
+			}),
+		)
+		for (const server of servers) await load(server, options.connections, options.warmupMs)
+		const runs = new Map<Variant, Run[]>(variants.map((variant) => [variant, []]))
+		for (let round = 0; round < options.rounds; round++) {
+			context.log(`  ${NAMES[framework]}: round ${round + 1} of ${options.rounds}`)
+			for (let i = 0; i < servers.length; i++) {
+				const server = servers[(i + round) % servers.length] as Server
+				runs.get(server.variant)?.push(await load(server, options.connections, options.runMs))
+			}
+		}
+		const limit = runs.get('none') as Run[]
+		return variants.map((variant) => {
+			const own = runs.get(variant) as Run[]
+			return {
+				framework,
+				variant,
+				rps: median(own.map((run) => run.rps)),
+				p50: median(own.map((run) => run.p50)),
+				p99: median(own.map((run) => run.p99)),
+				cpuUs: median(own.map((run) => run.cpuUs)),
+				ratio: median(own.map((run, round) => run.rps / (limit[round] as Run).rps)),
+			}
+		})
+	} finally {
+		await cleanup(context, servers)
+	}
+}
+
+/**
+ * The HTTP section: every framework, a table, and the targets (keyward on memory keeps ≥ 90% of
+ * the no-auth throughput and is not slower than the peer).
+ *
+ * @param options - sizes: {@link HTTP_FULL}, {@link HTTP_QUICK} or smaller, for a smoke test
+ * @returns a {@link BenchModule}
+ * @example
+ * ```ts
+ * const section = await httpBench({ ...HTTP_QUICK, frameworks: ['fastify'] })(context)
+ * ```
+ */
+export function httpBench(options: HttpBenchOptions): BenchModule {
+	return async function http(context: BenchContext): Promise<BenchSection> {
+		const rows: HttpRow[] = []
+		for (const framework of options.frameworks) {
+			context.log(`HTTP: ${NAMES[framework]}`)
+			rows.push(...(await measureFramework(context, framework, options)))
+		}
+		const targets: BenchTarget[] = []
+		for (const framework of options.frameworks) {
+			const own = rows.filter((row) => row.framework === framework)
+			const memory = own.find((row) => row.variant === 'memory')
+			if (!memory) continue
+			targets.push(
+				target(
+					`${NAMES[framework]}: keyward (memory) / no auth, req/s`,
+					'>= 90%',
+					percent(memory.ratio),
+					memory.ratio >= 0.9,
+				),
+			)
+			const peer = own.find((row) => row.variant === PEERS[framework])
+			if (peer) {
+				const ratio = memory.rps / peer.rps
+				targets.push(
+					target(
+						`${NAMES[framework]}: keyward (memory) / ${PEERS[framework]}, req/s`,
+						'>= 100%',
+						percent(ratio),
+						ratio >= 1,
+					),
+				)
+			}
+		}
+		const seconds = (ms: number) => `${ms / 1000} s`
+		const markdown = [
+			`Real servers on loopback, each in its own Node.js process (started with tsx); autocannon runs in the`,
+			`runner's process with ${options.connections} connections, no pipelining, \`GET /hello\` with`,
+			`\`Authorization: Bearer <key>\`, and every server answers the same \`{"hello":"world"}\`. Each store`,
+			`holds ${formatNumber(options.keys)} keys (the peers: the SHA-256 of ${formatNumber(options.keys)} keys in a \`Map\`).`,
+			`Each server is warmed up for ${seconds(options.warmupMs)}; then, in each of ${options.rounds} rounds, every`,
+			`server of a framework takes one ${seconds(options.runMs)} run, in turn. The table gives medians over`,
+			`the rounds; "vs no auth" is the median of the per-round ratios to the no-auth server of the same round.`,
+			`Any non-2xx answer fails the run. "server CPU µs/req" is the server process's CPU time (user + system,`,
+			'from `process.cpuUsage()`) over a run divided by the requests it answered: less sensitive than req/s',
+			'to other work on the machine.',
+			'',
+			table(
+				['framework', 'authentication', 'req/s', 'vs no auth', 'p50 ms', 'p99 ms', 'server CPU µs/req'],
+				rows.map((row) => [
+					NAMES[row.framework],
+					LABELS[row.variant],
+					formatNumber(row.rps),
+					row.variant === 'none' ? '100%' : percent(row.ratio),
+					String(row.p50),
+					String(row.p99),
+					formatNumber(row.cpuUs, 1),
+				]),
+			),
+			"Koa has no passport binding among this project's dependencies (koa-passport is not installed), so its",
+			'passport row binds `passport.authenticate()` to `ctx.req`/`ctx.res` in a few lines, the way koa-passport does.',
+			'`@fastify/bearer-auth` is given an `auth()` function that looks the key up by hash, like the other rows',
+			'(its `keys` option compares against every key in turn).',
+		].join('\n')
+		return { id: 'http', title: 'Middleware overhead', markdown, targets }
+	}
+}
+
+/** The HTTP section at the runner's size. */
+const http: BenchModule = (context) => httpBench(context.quick ? HTTP_QUICK : HTTP_FULL)(context)
+export default http
