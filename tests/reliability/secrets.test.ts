@@ -10,7 +10,7 @@
 import { inspect } from 'node:util'
 import KeyvRedis, { createClient } from '@keyv/redis'
 import Keyv from 'keyv'
-import { createKeyward, type KeyStore, type Keyward, keyvStore } from 'keyward'
+import { createKeyward, type Duration, type KeyStore, type Keyward, keyvStore } from 'keyward'
 import { postgresStore } from 'keyward/postgres'
 import { redisStore } from 'keyward/redis'
 import pg from 'pg'
@@ -43,7 +43,7 @@ afterAll(() => {
 })
 
 /** A store of the given kind on `url`, with a dump of everything it wrote there. */
-function open(kind: Kind, url: string, namespace: string, timeout = '2s') {
+function open(kind: Kind, url: string, namespace: string, timeout: Duration = '2s') {
 	if (kind === 'redis') {
 		const store = redisStore({ url, namespace, timeout })
 		return { store, dump: () => dumpRedis(url, namespace), wipe: () => wipeRedisNamespace(url, namespace) }
