@@ -137,7 +137,7 @@ function summary(report: SweepReport, where: string, options: SweepCommandOption
 	const would = report.dryRun ? 'would be ' : ''
 	const head = report.aborted
 		? `Sweep of ${where} interrupted after ${seconds} s; run it again to finish.`
-		: `${report.dryRun ? 'Dry run of a sweep' : 'Swept'} ${where} in ${seconds} s.`
+		: `${report.dryRun ? 'Dry run on' : 'Swept'} ${where} in ${seconds} s.`
 	const purge =
 		options.retention === undefined
 			? 'purged   0 (no --retention: blacklist entries are kept)'

@@ -97,10 +97,11 @@ export interface StoreCase {
 }
 
 /** A sqlite file in a temp dir, opened as an app would: `keyvStore(new Keyv({ store: new KeyvSqlite(uri), throwOnErrors: true }))`. */
-export function sqliteCase(label: string): StoreCase {
+export function sqliteCase(label: string, options: { defaultNamespace?: boolean } = {}): StoreCase {
 	const dir = mkdtempSync(join(tmpdir(), 'keyward-cli-'))
 	const file = join(dir, 'keys.db')
-	const namespace = uniqueNamespace(label)
+	// The file is this test's alone, so it may use the default namespace that a bare `keyward sweep` sweeps.
+	const namespace = options.defaultNamespace ? 'keyward' : uniqueNamespace(label)
 	const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}` }), throwOnErrors: true })
 	return {
 		name: 'sqlite',
