@@ -124,13 +124,18 @@ describe.skipIf(!redisUrl)('BullMQ recipe › three instances in three processes
 		for (const run of runs) expect(run.jobId).toBe(`repeat:${SCHEDULER_ID}:${Date.parse(run.tick)}`)
 		expect(new Set(runs.map((run) => run.jobId)).size).toBe(runs.length)
 		expect(new Set(ticks).size).toBe(runs.length)
-		// Ticks are 1 s apart, and the runs add up to the ticks that went by (minus, at most, the one under way at the end).
+		// Ticks are whole seconds apart: 1 s, or 2 s where BullMQ skipped a tick whose job a loaded machine
+		// picked up more than a second late (it never queues them up). The runs add up to the ticks that went
+		// by, less the skipped ones and the one under way at the end.
 		const first = ticks[0] as number
 		const last = ticks.at(-1) as number
-		for (let i = 1; i < ticks.length; i++) expect((ticks[i] as number) - (ticks[i - 1] as number)).toBe(1000)
+		const gaps = ticks.slice(1).map((tick, i) => tick - (ticks[i] as number))
+		for (const gap of gaps) expect(gap % 1000 === 0 && gap >= 1000).toBe(true)
+		const skipped = gaps.reduce((sum, gap) => sum + gap / 1000 - 1, 0)
+		expect(skipped).toBeLessThanOrEqual(1)
+		expect(runs.length).toBe((last - first) / 1000 + 1 - skipped)
 		const elapsed = Math.floor((stopAt - first) / 1000) + 1
-		expect(runs.length).toBe((last - first) / 1000 + 1)
-		expect(runs.length).toBeGreaterThanOrEqual(elapsed - 2)
+		expect(runs.length).toBeGreaterThanOrEqual(elapsed - 2 - skipped)
 		expect(runs.length).toBeLessThanOrEqual(elapsed)
 		// Never two sweeps at once, across the three processes.
 		expect(
@@ -148,7 +153,7 @@ describe.skipIf(!redisUrl)('BullMQ recipe › three instances in three processes
 		}
 		expect((await keyward.get(lasting.record.id))?.blacklistedAt).toBeNull()
 		console.log(
-			`bullmq: ${runs.length} ticks, ${runs.length} sweeps, by worker ${JSON.stringify(
+			`bullmq: ${runs.length + skipped} ticks (${skipped} skipped), ${runs.length} sweeps, by worker ${JSON.stringify(
 				Object.fromEntries(['w1', 'w2', 'w3'].map((name) => [name, runs.filter((run) => run.worker === name).length])),
 			)}`,
 		)
