@@ -177,7 +177,16 @@ export function scheduleSweeps(keyward: Keyward, options: ScheduleSweepsOptions 
 	)
 }
 
-/** One log line for a sweep report. */
+/**
+ * One log line for a sweep report.
+ *
+ * @param report - what `sweep()` answered
+ * @returns such as `keyward sweep: 3 expired, 0 purged, 3 scanned in 4.2 ms`
+ * @example
+ * ```ts
+ * console.log(sweepLine(await keyward.sweep()))
+ * ```
+ */
 export function sweepLine(report: SweepReport): string {
 	const stopped = report.aborted ? ' (stopped early: the next sweep finishes the job)' : ''
 	return `keyward sweep: ${report.expired} expired, ${report.purged} purged, ${report.scanned} scanned in ${report.durationMs.toFixed(1)} ms${stopped}`
@@ -191,7 +200,10 @@ if (isMain(import.meta.url)) {
 		const { record } = await keyward.issue({ ownerId: 'demo_user', name, expiresIn: '3s' })
 		console.log(`issued ${record.hint}… (${name}), expires ${record.expiresAt?.toISOString()}`)
 	}
-	const sweeps = scheduleSweeps(keyward, { pattern, retention: process.env.SWEEP_RETENTION as Duration | undefined })
+	const sweeps = scheduleSweeps(keyward, {
+		pattern,
+		retention: (process.env.SWEEP_RETENTION || undefined) as Duration | undefined,
+	})
 	console.log(`sweeping ${label} on "${pattern}", next at ${sweeps.job.nextRun()?.toISOString()}; Ctrl-C stops`)
 	stopOnSignals(async () => {
 		await sweeps.stop()

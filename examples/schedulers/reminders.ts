@@ -230,7 +230,7 @@ export async function sendExpiryReminders(keyward: Keyward, options: SendReminde
 	const { reminders, log = console.log, signal } = options
 	const notify = options.notify ?? ((notice: ReminderNotice) => log(reminderLine(notice)))
 	const within = parseDuration(options.within ?? '7d', 'within')
-	const pageSize = options.pageSize ?? 1000
+	const pageSize = checkPageSize(options.pageSize)
 	const now = options.now ?? new Date()
 	const until = now.getTime() + within
 	const report: RemindersReport = { due: 0, notified: 0, alreadyNotified: 0, failed: 0, aborted: false }
@@ -310,6 +310,7 @@ export function scheduleReminders(keyward: Keyward, options: ScheduleRemindersOp
 	)
 	const { pattern = '0 9 * * *', timezone, ...send } = options
 	parseDuration(send.within ?? '7d', 'within')
+	checkPageSize(send.pageSize)
 	const log = send.log ?? console.log
 	return scheduleTask(
 		pattern,
@@ -323,13 +324,29 @@ export function scheduleReminders(keyward: Keyward, options: ScheduleRemindersOp
 	)
 }
 
-/** The e-mail a notice stands for, as one log line. */
+/**
+ * The e-mail a notice stands for, as one log line: owner, name, hint, id and expiry, never the key.
+ *
+ * @param notice - a reminder notice
+ * @returns such as `would e-mail owner user_42: your API key "CI" (sk_7Hq2…, id 0b7c…) expires at 2030-01-08T09:00:00.000Z`
+ * @example
+ * ```ts
+ * await sendExpiryReminders(keyward, { reminders, notify: (notice) => console.log(reminderLine(notice)) })
+ * ```
+ */
 export function reminderLine(notice: ReminderNotice): string {
 	const label = notice.name
 		? `"${notice.name}" (${notice.hint}…, id ${notice.keyId})`
 		: `${notice.hint}… (id ${notice.keyId})`
 	const replaced = notice.replacedBy ? `; it was replaced by key ${notice.replacedBy}: switch to it before then` : ''
 	return `would e-mail owner ${notice.ownerId}: your API key ${label} expires at ${notice.expiresAt.toISOString()}${replaced}`
+}
+
+function checkPageSize(pageSize: unknown = 1000): number {
+	if (typeof pageSize !== 'number' || !Number.isSafeInteger(pageSize) || pageSize < 1) {
+		throw new KeywardError('invalid_option', `pageSize must be a whole, positive number (got ${pageSize})`)
+	}
+	return pageSize
 }
 
 /** Waits for `promise`, at most `ms`. */

@@ -15,6 +15,10 @@ import { redisStore } from 'keyward/redis'
  * @param known - the names the recipe takes
  * @param where - the function's name, for the message
  * @throws KeywardError `invalid_option` for an unknown name or a value that is not an object
+ * @example
+ * ```ts
+ * checkOptions(options, ['pattern', 'retention'], 'scheduleSweeps()')
+ * ```
  */
 export function checkOptions(options: unknown, known: readonly string[], where: string): void {
 	if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -32,7 +36,14 @@ export function checkOptions(options: unknown, known: readonly string[], where: 
 
 /**
  * Checks a `batchSize` the way `sweep()` will, at startup rather than at the first tick.
- * @throws KeywardError `invalid_option`
+ *
+ * @param batchSize - the option's value, possibly `undefined`
+ * @returns the value, or `undefined` to let `sweep()` use its default
+ * @throws KeywardError `invalid_option` unless it is a whole number from 1 to 10000
+ * @example
+ * ```ts
+ * const batchSize = checkBatchSize(options.batchSize)
+ * ```
  */
 export function checkBatchSize(batchSize: unknown): number | undefined {
 	if (batchSize === undefined) return undefined
@@ -42,7 +53,16 @@ export function checkBatchSize(batchSize: unknown): number | undefined {
 	return batchSize
 }
 
-/** The message of an error, for a log line (keyward's messages never hold a key). */
+/**
+ * The message of an error, for a log line (keyward's messages never hold a key).
+ *
+ * @param error - anything thrown
+ * @returns its message, or its string form
+ * @example
+ * ```ts
+ * log(`sweep failed: ${errorMessage(error)}`)
+ * ```
+ */
 export function errorMessage(error: unknown): string {
 	return error instanceof Error ? error.message : String(error)
 }
@@ -60,6 +80,14 @@ export interface EnvStore {
 /**
  * The store named by the environment: `DATABASE_URL` (PostgreSQL) first, then `REDIS_URL`, else the
  * in-memory store. `KEYWARD_NAMESPACE` separates apps sharing one server (default `keyward`).
+ *
+ * @param env - the environment to read
+ * @returns the store, a label without any password, and its `close()`
+ * @throws KeywardError `invalid_option` for a bad `KEYWARD_NAMESPACE`
+ * @example
+ * ```ts
+ * const { store, label, close } = storeFromEnv()
+ * ```
  */
 export function storeFromEnv(env: NodeJS.ProcessEnv = process.env): EnvStore {
 	const namespace = env.KEYWARD_NAMESPACE || 'keyward'
@@ -74,7 +102,17 @@ export function storeFromEnv(env: NodeJS.ProcessEnv = process.env): EnvStore {
 	return { store: memoryStore(), label: 'memory (keys are lost on exit)', close: async () => {} }
 }
 
-/** `true` when the module at `moduleUrl` is the file Node was asked to run. */
+/**
+ * Tells whether a module is the file Node was asked to run (`npx tsx examples/schedulers/croner.ts`),
+ * so importing a recipe in a test runs nothing.
+ *
+ * @param moduleUrl - the module's `import.meta.url`
+ * @returns `true` when it is the entry point
+ * @example
+ * ```ts
+ * if (isMain(import.meta.url)) await main()
+ * ```
+ */
 export function isMain(moduleUrl: string): boolean {
 	return process.argv[1] !== undefined && moduleUrl === pathToFileURL(process.argv[1]).href
 }
@@ -82,6 +120,16 @@ export function isMain(moduleUrl: string): boolean {
 /**
  * Stops a long-running recipe on SIGINT or SIGTERM: calls `stop` once, logs, and lets the process
  * exit by itself when nothing is left running (exit code 1 if `stop` fails).
+ *
+ * @param stop - closes everything the recipe opened
+ * @param log - where the "stopping" and "stopped" lines go
+ * @example
+ * ```ts
+ * stopOnSignals(async () => {
+ *   await sweeps.stop()
+ *   await store.close()
+ * })
+ * ```
  */
 export function stopOnSignals(stop: () => Promise<void>, log: (line: string) => void = console.log): void {
 	let stopping = false
