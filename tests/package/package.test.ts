@@ -71,6 +71,33 @@ describe('the built package', () => {
 		expect(shared).toMatch(/^\d+ 0$/)
 	})
 
+	it('keyward/cache works from ESM and CommonJS, and shares KeywardError with keyward', async () => {
+		const body = `
+			const cache = cached.verifyCache({ ttl: '10s', max: 10 })
+			const kw = core.createKeyward({ cache })
+			const { key, record } = await kw.issue({ ownerId: 'u1', expiresIn: '1h' })
+			const first = (await kw.verify(key)).ok
+			const size = cache.size
+			await kw.revoke(record.id)
+			const code = (await kw.verify(key)).code
+			let shared
+			try { cached.verifyCache({}) } catch (e) { shared = e instanceof core.KeywardError && e.code }
+			console.log(JSON.stringify({ first, size, code, shared }))`
+		const esm = await node([
+			'--input-type=module',
+			'-e',
+			`import * as core from 'keyward'; import * as cached from 'keyward/cache'\n${body}`,
+		])
+		const cjs = await node([
+			'--input-type=commonjs',
+			'-e',
+			`const core = require('keyward'); const cached = require('keyward/cache');(async () => {${body}})()`,
+		])
+		const expected = { first: true, size: 1, code: 'revoked_key', shared: 'invalid_option' }
+		expect(JSON.parse(esm)).toEqual(expected)
+		expect(JSON.parse(cjs)).toEqual(expected)
+	})
+
 	it('passes publint --strict', async () => {
 		const { stdout } = await run('npx', ['publint', '--strict'], { cwd: root })
 		expect(stdout).toContain('All good')
