@@ -74,21 +74,30 @@ describe.skipIf(!redisUrl)('BullMQ recipe › three instances in three processes
 		)
 		expect(before).toHaveLength(5)
 
-		for (const name of ['w1', 'w2', 'w3']) {
-			instances.push(
-				new RecipeProcess('examples/schedulers/bullmq.ts', {
-					REDIS_URL: url,
-					DATABASE_URL: '',
-					KEYWARD_NAMESPACE: namespace,
-					BULLMQ_PREFIX: prefix,
-					SWEEP_QUEUE: queueName,
-					SWEEP_EVERY_MS: '1000',
-					WORKER_NAME: name,
-					LOG_FORMAT: 'json',
-				}),
+		const events = () =>
+			instances.flatMap((instance) =>
+				instance.lines
+					.filter((line) => line.startsWith('{"event":"sweep"'))
+					.map((line) => JSON.parse(line) as SweepEvent),
 			)
+		const start = (name: string) => {
+			const instance = new RecipeProcess('examples/schedulers/bullmq.ts', {
+				REDIS_URL: url,
+				DATABASE_URL: '',
+				KEYWARD_NAMESPACE: namespace,
+				BULLMQ_PREFIX: prefix,
+				SWEEP_QUEUE: queueName,
+				SWEEP_EVERY_MS: '1000',
+				WORKER_NAME: name,
+				LOG_FORMAT: 'json',
+			})
+			instances.push(instance)
+			return instance.line(/"event":"ready"/, 60_000)
 		}
-		await Promise.all(instances.map((instance) => instance.line(/"event":"ready"/, 60_000)))
+		await Promise.all([start('w1'), start('w2')])
+		// The third instance joins a running schedule (a rolling deploy): its upsert must not add ticks.
+		await waitFor('the first sweep', () => (events().length > 0 ? true : undefined), 30_000)
+		await start('w3')
 
 		// Keys that expire while the schedule runs, between ticks, and one that must stay.
 		const soon = await Promise.all([1, 2, 3, 4].map(() => keyward.issue({ ownerId: 'soon', expiresIn: '1500ms' })))
@@ -96,12 +105,6 @@ describe.skipIf(!redisUrl)('BullMQ recipe › three instances in three processes
 		const lasting = await keyward.issue({ ownerId: 'lasting', expiresIn: '1h' })
 		const expiring = [...soon, ...later].map(({ record }) => record)
 
-		const events = () =>
-			instances.flatMap((instance) =>
-				instance.lines
-					.filter((line) => line.startsWith('{"event":"sweep"'))
-					.map((line) => JSON.parse(line) as SweepEvent),
-			)
 		await waitFor(
 			'the sweeps of all 12 expired keys and 6 ticks',
 			() => {
