@@ -51,8 +51,8 @@ export const VERIFY_FULL: VerifyBenchOptions = {
 export const VERIFY_QUICK: VerifyBenchOptions = {
 	stores: ['memory', 'keyv', 'redis', 'postgres'],
 	keys: 500,
-	warmupMs: 50,
-	runMs: 150,
+	warmupMs: 30,
+	runMs: 100,
 	rounds: 3,
 	countSamples: 100,
 	cached: true,
