@@ -12,8 +12,8 @@ import { testRecord } from 'keyward/testing'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SCHEDULER_ID, type SweepRun, type SweepWorker, startSweepWorker } from '../../examples/schedulers/bullmq.js'
-import { serverUrl, uniqueNamespace, wipeRedisNamespace } from '../helpers/servers.js'
-import { KEY_SHAPED, RecipeProcess, sleep, slowMoves, waitFor } from './support.js'
+import { serverUrl, uniqueNamespace } from '../helpers/servers.js'
+import { KEY_SHAPED, RecipeProcess, sleep, slowMoves, waitFor, wipeRedisPrefix } from './support.js'
 
 const redisUrl = serverUrl('REDIS_URL')
 const databaseUrl = serverUrl('DATABASE_URL')
@@ -39,7 +39,7 @@ async function obliterate(url: string, prefix: string, queueName: string): Promi
 	} finally {
 		await queue.close()
 	}
-	await wipeRedisNamespace(url, prefix)
+	await wipeRedisPrefix(url, `${prefix}:`)
 }
 
 /** The intervals [startedAt, finishedAt] of the runs, in order: none may overlap the next. */
@@ -63,9 +63,9 @@ describe.skipIf(!redisUrl)('BullMQ recipe › three instances in three processes
 	afterAll(async () => {
 		for (const instance of instances) instance.kill()
 		await obliterate(url, prefix, queueName)
-		await wipeRedisNamespace(url, namespace)
+		await wipeRedisPrefix(url, `${namespace}:`)
 		await store.close()
-	})
+	}, 60_000)
 
 	it('sweeps every tick exactly once, sweeps keys that expire between ticks, and every instance exits on SIGTERM', async () => {
 		const keyward = createKeyward({ store, prefix: 'sk' })
@@ -185,7 +185,7 @@ describe.skipIf(!redisUrl || !databaseUrl)('BullMQ recipe › a slow sweep on Po
 		} finally {
 			await admin.end()
 		}
-	})
+	}, 60_000)
 
 	it('never runs two sweeps at once when a sweep outlasts the interval, and close() waits for the running one', async () => {
 		for (let i = 0; i < 3; i++) await store.insert(testRecord({ expiresAt: new Date(Date.now() - 60_000) }))

@@ -57,12 +57,12 @@ describe('croner recipe › scheduleSweeps', () => {
 			}),
 		)
 
-		await waitFor('two finished slow sweeps', () => (reports.length >= 2 ? true : undefined), 15_000)
+		await waitFor('two finished slow sweeps', () => (reports.length >= 2 ? true : undefined), 30_000)
 		const skipped = lines.filter((line) => line.startsWith('keyward sweep: skipped a tick'))
 		expect(skipped.length).toBeGreaterThanOrEqual(2) // each 2.5 s sweep spans at least two 1 s ticks
 		expect(probe.maxActive).toBe(1)
 		expect(lines.filter((line) => line.startsWith('keyward sweep failed'))).toEqual([])
-	})
+	}, 40_000)
 
 	it('stop() aborts a running sweep between batches, waits for it, and ends the schedule', async () => {
 		const { store, probe } = slowMoves(memoryStore(), 300)
@@ -155,11 +155,11 @@ describe('croner recipe › run as a process', () => {
 			DATABASE_URL: '',
 		})
 		processes.push(recipe)
-		await recipe.line(/^sweeping memory .* on "\* \* \* \* \* \*"/)
+		await recipe.line(/^sweeping memory .* on "\* \* \* \* \* \*"/, 60_000)
 		await recipe.line(/^keyward sweep: 2 expired, 0 purged, 2 scanned/)
 		expect(await recipe.terminate()).toBe(0)
 		expect(recipe.lines).toContain('SIGTERM: stopping')
 		expect(recipe.lines).toContain('stopped')
 		expect(recipe.lines.filter((line) => KEY_SHAPED.test(line))).toEqual([])
-	})
+	}, 90_000)
 })

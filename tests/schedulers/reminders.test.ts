@@ -15,21 +15,22 @@ import {
 	scheduleReminders,
 	sendExpiryReminders,
 } from '../../examples/schedulers/reminders.js'
-import { serverUrl, uniqueNamespace, wipeRedisNamespace } from '../helpers/servers.js'
-import { KEY_SHAPED, RecipeProcess, waitFor } from './support.js'
+import { serverUrl, uniqueNamespace } from '../helpers/servers.js'
+import { KEY_SHAPED, RecipeProcess, waitFor, wipeRedisPrefix } from './support.js'
 
 const redisUrl = serverUrl('REDIS_URL')
 const DAY = 86_400_000
 
 describe.skipIf(!redisUrl)('reminder recipe on real Redis', () => {
 	const url = redisUrl as string
-	const namespaces: string[] = []
+	// Every namespace of this file starts with one unique base, so one scan removes them all.
+	const base = uniqueNamespace('remind')
+	let worlds = 0
 	const closers: (() => Promise<void>)[] = []
 
 	/** A fresh world: its own key store and reminder log, on their own namespace. */
 	function world(): { keyward: Keyward; store: RedisKeyStore; log: () => RedisReminderLog; namespace: string } {
-		const namespace = uniqueNamespace('remind')
-		namespaces.push(namespace)
+		const namespace = `${base}-${++worlds}`
 		const store = redisStore({ url, namespace })
 		closers.push(() => store.close())
 		return {
@@ -52,8 +53,8 @@ describe.skipIf(!redisUrl)('reminder recipe on real Redis', () => {
 	})
 
 	afterAll(async () => {
-		for (const namespace of namespaces) await wipeRedisNamespace(url, namespace)
-	})
+		await wipeRedisPrefix(url, `${base}-`)
+	}, 60_000)
 
 	it('two runs notify each key in the window once; keys beyond it, without expiry or revoked get nothing', async () => {
 		const { keyward, log } = world()
@@ -273,11 +274,11 @@ describe.skipIf(!redisUrl)('reminder recipe › run as a process', () => {
 
 	afterAll(async () => {
 		recipe.kill()
-		await wipeRedisNamespace(redisUrl as string, namespace)
-	})
+		await wipeRedisPrefix(redisUrl as string, `${namespace}:`)
+	}, 60_000)
 
 	it('reminds the owner of the two demo keys due within 7 days, then stops on SIGTERM', async () => {
-		await recipe.line(/^keyward reminders: 2 keys expiring, 2 owners notified/)
+		await recipe.line(/^keyward reminders: 2 keys expiring, 2 owners notified/, 60_000)
 		expect(await recipe.terminate()).toBe(0)
 		const emails = recipe.lines.filter((line) => line.startsWith('would e-mail'))
 		expect(emails).toHaveLength(2)
@@ -285,5 +286,5 @@ describe.skipIf(!redisUrl)('reminder recipe › run as a process', () => {
 			/^would e-mail owner user_42: your API key "CI deploy key" \(sk_\w{4}…, id [\w-]+\) expires at /,
 		)
 		expect(recipe.lines.filter((line) => KEY_SHAPED.test(line))).toEqual([])
-	})
+	}, 90_000)
 })

@@ -1,6 +1,7 @@
 /** Helpers shared by the scheduler recipe tests. */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { createClient } from '@keyv/redis'
 import type { KeyStore } from 'keyward'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -105,4 +106,22 @@ export class RecipeProcess {
 	kill(): void {
 		if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
 	}
+}
+
+/**
+ * Deletes every Redis key that starts with `prefix` (this file's namespaces, queues and reminder
+ * entries), in one pass over a server other test files fill too.
+ */
+export async function wipeRedisPrefix(url: string, prefix: string): Promise<number> {
+	const client = createClient({ url })
+	await client.connect()
+	let deleted = 0
+	try {
+		for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 10_000 })) {
+			if (keys.length > 0) deleted += await client.unlink(keys)
+		}
+	} finally {
+		await client.close()
+	}
+	return deleted
 }
