@@ -27,7 +27,7 @@ describe.each(cases)('key administration on %s', (_name, make) => {
 	afterAll(async () => {
 		link.remove()
 		await store.cleanup()
-	})
+	}, 60_000)
 
 	let key = ''
 	let id = ''

@@ -63,7 +63,7 @@ describe('examples/schedulers/crontab', () => {
 		link.remove()
 		rmSync(dir, { recursive: true, force: true })
 		await store?.cleanup()
-	})
+	}, 60_000)
 
 	/** Runs the job line as cron would: /bin/sh -c, a near-empty environment plus the crontab's own variables. */
 	function runJob(storeUrl: string): number | null {
@@ -142,7 +142,7 @@ describe('examples/schedulers/k8s-cronjob.yaml', () => {
 	afterAll(async () => {
 		link.remove()
 		await store?.cleanup()
-	})
+	}, 60_000)
 
 	it('is a CronJob that never runs two sweeps at once and reads the store URL from a Secret', () => {
 		expect(manifest).toMatchObject({ apiVersion: 'batch/v1', kind: 'CronJob' })

@@ -25,7 +25,7 @@ describe.each(cases)('keyward sweep on %s stopped by %s', (_name, signal, exitCo
 	beforeAll(async () => {
 		ids = (await seed(store.store, { expired: KEYS })).expired
 	}, 120_000)
-	afterAll(async () => store.cleanup())
+	afterAll(async () => store.cleanup(), 60_000)
 
 	const blacklisted = () => store.store.count({ blacklistedBefore: FAR })
 

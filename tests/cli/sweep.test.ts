@@ -19,7 +19,7 @@ describe.each(storeCases('cli_sweep').map((make) => [make().name, make] as const
 			store = make()
 			seeded = await seed(store.store, { expired: 7, active: 3, revoked: 2, revokedDaysAgo: 100 })
 		}, 60_000)
-		afterAll(async () => store?.cleanup())
+		afterAll(async () => store?.cleanup(), 60_000)
 
 		it('--dry-run reports what a sweep would do and moves nothing', async () => {
 			const run = await keyward([...args(), '--dry-run', '--retention', '30d', '--json'])

@@ -30,7 +30,7 @@ describe.skipIf(!hasScript)('keyward sweep on a terminal', () => {
 		store = sqliteCase('cli_tty')
 		await seed(store.store, { expired: 12, active: 2, revoked: 3, revokedDaysAgo: 100 })
 	}, 60_000)
-	afterAll(async () => store?.cleanup())
+	afterAll(async () => store?.cleanup(), 60_000)
 
 	it('draws a progress bar up to 100% and prints a summary', () => {
 		const { code, screen } = onTerminal([
