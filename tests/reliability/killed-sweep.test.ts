@@ -22,6 +22,7 @@ import {
 	seededRandom,
 	sleep,
 	startWorker,
+	type Worker,
 	writeFigures,
 } from './support.js'
 
@@ -29,7 +30,7 @@ const redisUrl = serverUrl('REDIS_URL')
 const databaseUrl = serverUrl('DATABASE_URL')
 const TABLE = 'kwtest_reliability'
 const KILLS = 20
-const PER_ROUND = 150
+const PER_ROUND = 100
 const BATCH = 2
 const SEED = 20_261_203
 
@@ -45,20 +46,35 @@ beforeAll(async () => {
 
 describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 	const namespace = uniqueNamespace(`kill_${kind}`)
-	let store: KeyStore & { close(): Promise<void> }
-	const state = (): Promise<StoreState> =>
-		kind === 'redis' ? redisState(url as string, namespace) : postgresState(url as string, TABLE, namespace)
+	/** Each round has its own namespace, so the consistency checks read only that round's records. */
+	const ns = (round: number) => `${namespace}_${round + 1}`
+	const stores = new Map<number, KeyStore & { close(): Promise<void> }>()
+	const storeFor = (round: number) => {
+		let store = stores.get(round)
+		if (store === undefined) {
+			store =
+				kind === 'redis'
+					? redisStore({ url: url as string, namespace: ns(round) })
+					: postgresStore({ url: url as string, namespace: ns(round), table: TABLE })
+			stores.set(round, store)
+		}
+		return store
+	}
+	const state = (round: number): Promise<StoreState> =>
+		kind === 'redis' ? redisState(url as string, ns(round)) : postgresState(url as string, TABLE, ns(round))
+	/** Closes a round's store and deletes its records. */
+	const dispose = async (round: number) => {
+		await stores.get(round)?.close()
+		stores.delete(round)
+		if (kind === 'redis') await wipeRedisNamespace(url as string, ns(round))
+		else await deletePostgresNamespace(url as string, TABLE, ns(round))
+	}
 
 	beforeAll(async () => {
-		if (!url) return
-		store = kind === 'redis' ? redisStore({ url, namespace }) : postgresStore({ url, namespace, table: TABLE })
-		await store.count({ expiredBy: new Date(0) })
+		if (url) await storeFor(-1).count({ expiredBy: new Date(0) }) // connected; for PostgreSQL, the table exists
 	})
 	afterAll(async () => {
-		if (!url) return
-		await store.close()
-		if (kind === 'redis') await wipeRedisNamespace(url, namespace)
-		else await deletePostgresNamespace(url, TABLE, namespace)
+		for (const round of [...stores.keys()]) await dispose(round)
 	})
 
 	/** Inserts a round of records expired at `now`, plus a few that expire after every round's `now`, and answers their ids. */
@@ -69,19 +85,20 @@ describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 		const alive = Array.from({ length: 5 }, () =>
 			testRecord({ ownerId: `r${round}`, expiresAt: new Date(now + 86_400_000) }),
 		)
-		await Promise.all([...expired, ...alive].map((record) => store.insert(record)))
+		await Promise.all([...expired, ...alive].map((record) => storeFor(round).insert(record)))
 		return { expired: new Set(expired.map((r) => r.id)), alive: new Set(alive.map((r) => r.id)) }
 	}
 
 	/** The application_name of the workers' PostgreSQL connections, so the test can see when they are gone. */
-	const appName = `kwtest_kill_${namespace.slice(-8)}`
-	const workerUrl = kind === 'postgres' ? `${url}${url?.includes('?') ? '&' : '?'}application_name=${appName}` : url
+	const appName = (round: number) => `kwtest_kill_${namespace.slice(-8)}_${round + 1}`
+	const workerUrl = (round: number) =>
+		kind === 'postgres' ? `${url}${url?.includes('?') ? '&' : '?'}application_name=${appName(round)}` : url
 
 	/**
 	 * PostgreSQL finishes (and commits) a statement whose client was killed, unless the server notices
 	 * first: the kill is over when the killed worker's backends are gone.
 	 */
-	async function killedBackendsGone(): Promise<number> {
+	async function killedBackendsGone(round: number): Promise<number> {
 		if (kind !== 'postgres') return 0
 		const admin = new pg.Client({ connectionString: url })
 		await admin.connect()
@@ -90,7 +107,7 @@ describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 			for (;;) {
 				const { rows } = await admin.query<{ n: string }>(
 					'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1',
-					[appName],
+					[appName(round)],
 				)
 				if (Number(rows[0]?.n) === 0) return performance.now() - started
 				if (performance.now() - started > 10_000) throw new Error("the killed worker's backends are still there")
@@ -102,11 +119,11 @@ describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 	}
 
 	/** Starts a worker that sweeps at `now` once told to, and waits until it is connected. */
-	async function startSweeper(now: number) {
+	async function startSweeper(now: number, round: number) {
 		const worker = startWorker(bundle, {
 			KW_STORE: kind,
-			KW_URL: workerUrl as string,
-			KW_NS: namespace,
+			KW_URL: workerUrl(round) as string,
+			KW_NS: ns(round),
 			KW_TABLE: TABLE,
 			KW_MODE: 'once',
 			KW_NOW: String(now),
@@ -128,39 +145,47 @@ describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 			try {
 				const random = seededRandom(SEED)
 				const T = Date.UTC(2031, 0, 1)
-				// Calibration: how long one uninterrupted sweep of a round takes here, from "sweeping" to "done".
-				await seedRound(-1, T)
-				const probe = await startSweeper(T)
-				probe.process.stdin?.write('go\n')
-				await probe.line((line) => line === 'sweeping')
-				const probeStarted = performance.now()
-				await probe.line((line) => line.startsWith('done'))
-				const sweepMs = performance.now() - probeStarted
-				await probe.exited
-
-				const rounds: { delayMs: number; movedBeforeKill: number; finishedByNewSweep: number }[] = []
+				const batches = PER_ROUND / BATCH
+				const rounds: {
+					killAfterBatch: number
+					delayMs: number
+					movedBeforeKill: number
+					finishedByNewSweep: number
+				}[] = []
 				let finishedFirst = 0
 				let waitedForBackendsMs = 0
-				let next = startSweeper(T + 1000)
+				// Workers start two rounds ahead: a process takes a while to start on a loaded machine.
+				const upcoming = new Map<number, Promise<Worker>>()
+				const ahead = (round: number) => {
+					if (!upcoming.has(round)) upcoming.set(round, startSweeper(T + 1000 * (round + 1), round))
+				}
 				for (let round = 0; rounds.length < KILLS; round++) {
-					if (round >= KILLS * 2)
+					if (round >= KILLS * 2) {
 						throw new Error(`only ${rounds.length} of ${round} sweeps were still running when killed`)
+					}
+					for (const r of [round, round + 1, round + 2]) ahead(r)
 					const now = T + 1000 * (round + 1)
 					const { expired, alive } = await seedRound(round, now)
-					const worker = await next
+					const worker = await (upcoming.get(round) as Promise<Worker>)
+					upcoming.delete(round)
+					// The kill point: after a seeded number of batches has been reported, plus a seeded delay of up to 3 ms.
+					const killAfterBatch = 1 + Math.floor(random() * (batches - 5))
+					const delayMs = Math.round(random() * 30) / 10
 					worker.process.stdin?.write('go\n')
-					await worker.line((line) => line === 'sweeping')
-					const delayMs = Math.round(random() * sweepMs * 10) / 10
+					await worker.line(
+						(line) =>
+							line.startsWith('done') ||
+							(line.startsWith('progress') && Number(line.slice(9)) >= killAfterBatch * BATCH),
+					)
 					await sleep(delayMs)
 					worker.process.kill('SIGKILL')
 					const exit = await worker.exited
 					// A sweep that finished before the signal is no kill: it does not count toward the 20.
 					const killed = exit === 'SIGKILL' && !worker.lines.some((line) => line.startsWith('done'))
 					if (!killed) expect(exit === 0 || exit === 'SIGKILL').toBe(true)
-					waitedForBackendsMs = Math.max(waitedForBackendsMs, await killedBackendsGone())
-					next = startSweeper(T + 1000 * (round + 2)) // starts while this round is checked
+					waitedForBackendsMs = Math.max(waitedForBackendsMs, await killedBackendsGone(round))
 
-					const after = await state()
+					const after = await state(round)
 					expect(after.problems).toEqual([])
 					const mine = [...after.records.values()].filter((record) => record.ownerId === `r${round}`)
 					expect(mine).toHaveLength(PER_ROUND + 5)
@@ -170,19 +195,21 @@ describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 						expect(record).toMatchObject({ reason: 'expired', blacklistedAt: now })
 					}
 					// A new sweep finishes the job: it moves exactly the expired records still active.
-					const report = await sweep(store, { now: new Date(now), batchSize: 50 })
+					const report = await sweep(storeFor(round), { now: new Date(now), batchSize: 50 })
 					expect(report.expired).toBe(PER_ROUND - moved.length)
-					const done = await state()
+					const done = await state(round)
 					expect(done.problems).toEqual([])
 					for (const record of done.records.values()) {
 						if (record.ownerId !== `r${round}`) continue
 						expect(record.blacklistedAt !== null).toBe(expired.has(record.id))
 						if (alive.has(record.id)) expect(record.reason).toBeNull()
 					}
-					if (killed) rounds.push({ delayMs, movedBeforeKill: moved.length, finishedByNewSweep: report.expired })
-					else finishedFirst++
+					if (killed) {
+						rounds.push({ killAfterBatch, delayMs, movedBeforeKill: moved.length, finishedByNewSweep: report.expired })
+					} else finishedFirst++
+					await dispose(round)
 				}
-				;(await next).process.kill('SIGKILL')
+				for (const worker of upcoming.values()) (await worker).process.kill('SIGKILL')
 				const midSweep = rounds.filter((r) => r.movedBeforeKill > 0 && r.movedBeforeKill < PER_ROUND).length
 				Object.assign(figures.figures, {
 					store: kind,
@@ -192,7 +219,7 @@ describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 					seed: SEED,
 					recordsPerRound: PER_ROUND,
 					batchSize: BATCH,
-					uninterruptedSweepMs: Math.round(sweepMs),
+					killAfterBatch: rounds.map((r) => r.killAfterBatch),
 					killsMidSweep: midSweep,
 					killsBeforeFirstMove: rounds.filter((r) => r.movedBeforeKill === 0).length,
 					killsAfterLastMove: rounds.filter((r) => r.movedBeforeKill === PER_ROUND).length,

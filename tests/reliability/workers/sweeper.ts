@@ -2,8 +2,8 @@
  * A sweeping process. `KW_MODE=loop`: after "go" on stdin, runs `sweep()` (batch `KW_BATCH`) again and
  * again until the parent writes "stop", then until a sweep finds nothing, and prints one JSON line: the sum of its reports'
  * `expired` and the ids its store's `moveExpired` calls answered as moved. `KW_MODE=once`: after "go",
- * prints "sweeping" and runs one sweep at `KW_NOW`, batch `KW_BATCH`, then prints "done" (the parent
- * SIGKILLs it somewhere in between).
+ * prints "sweeping" and runs one sweep at `KW_NOW`, batch `KW_BATCH`, printing "progress <moved>" after
+ * every batch, then prints "done" (the parent SIGKILLs it somewhere in between).
  */
 import { sweep } from '../../../src/sweep.js'
 import { openStore, parentSaid, parentSays } from './open-store.js'
@@ -26,7 +26,11 @@ await parentSays('go')
 
 if (process.env.KW_MODE === 'once') {
 	process.stdout.write('sweeping\n')
-	const report = await sweep(store, { now: new Date(Number(process.env.KW_NOW)), batchSize })
+	const report = await sweep(store, {
+		now: new Date(Number(process.env.KW_NOW)),
+		batchSize,
+		onProgress: ({ expired }) => process.stdout.write(`progress ${expired}\n`),
+	})
 	process.stdout.write(`done ${report.expired}\n`)
 } else {
 	let expired = 0
