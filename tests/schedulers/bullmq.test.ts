@@ -218,6 +218,40 @@ describe.skipIf(!redisUrl || !databaseUrl)('BullMQ recipe › a slow sweep on Po
 	}, 60_000)
 })
 
+describe.skipIf(!redisUrl)('BullMQ recipe › shutdown', () => {
+	const url = redisUrl as string
+	const prefix = uniqueNamespace('bull')
+	const queueName = `sweep-${randomUUID().slice(0, 8)}`
+
+	afterAll(async () => {
+		await obliterate(url, prefix, queueName)
+	}, 60_000)
+
+	it("close() stops a running sweep between batches through the job's abort signal", async () => {
+		const { store, probe } = slowMoves(memoryStore(), 400)
+		for (let i = 0; i < 10; i++) await store.insert(testRecord({ expiresAt: new Date(Date.now() - 60_000) }))
+		const runs: SweepRun[] = []
+		const sweeper = await startSweepWorker(store, {
+			connection: { url },
+			prefix,
+			queueName,
+			every: 60_000,
+			batchSize: 1,
+			log: () => {},
+			onSweep: (run) => runs.push(run),
+		})
+		await waitFor('the first batch', () => (probe.calls > 0 ? true : undefined), 30_000)
+		await sweeper.close()
+		expect(probe.active).toBe(0)
+		expect(runs).toHaveLength(1)
+		expect(runs[0]?.report.aborted).toBe(true)
+		const moved = runs[0]?.report.expired ?? 0
+		expect(moved).toBeGreaterThanOrEqual(1)
+		expect(moved).toBeLessThan(10)
+		expect(await store.count({ expiredBy: new Date() })).toBe(10 - moved) // nothing half-moved
+	}, 60_000)
+})
+
 describe('BullMQ recipe › options', () => {
 	it('refuses bad options before connecting', async () => {
 		const store = memoryStore()
