@@ -39,6 +39,10 @@ export interface StoreOptions {
  * Adds `--store` (or `KEYWARD_STORE`), `--namespace` (or `KEYWARD_NAMESPACE`) and `--json` to a command.
  * @param command - the command
  * @returns the command
+ * @example
+ * ```ts
+ * storeOptions(program.command('list')).action((options: StoreOptions) => …)
+ * ```
  */
 export function storeOptions(command: Command): Command {
 	return command
@@ -56,7 +60,16 @@ export function storeOptions(command: Command): Command {
 		.option('--json', 'print one JSON object on stdout instead of text')
 }
 
-/** Adds `--prefix` (or `KEYWARD_PREFIX`) to a command. */
+/**
+ * Adds `--prefix` (or `KEYWARD_PREFIX`) to a command; a value that is not 2–8 lowercase letters is a usage error.
+ * @param command - the command
+ * @param what - what the prefix is for, for the help text
+ * @returns the command
+ * @example
+ * ```ts
+ * prefixOption(storeOptions(program.command('issue')), 'the prefix of the new key')
+ * ```
+ */
 export function prefixOption(command: Command, what: string): Command {
 	return command.addOption(
 		new Option('--prefix <prefix>', `${what} (2–8 lowercase letters; default: kw)`)
@@ -68,7 +81,15 @@ export function prefixOption(command: Command, what: string): Command {
 	)
 }
 
-/** A commander value parser for durations (`'90d'`, `'12h'`, milliseconds). */
+/**
+ * A commander value parser for durations (`'90d'`, `'12h'`, or digits for milliseconds).
+ * @param name - the option's name in keyward (`retention`, `within`…)
+ * @returns a parser answering the duration as keyward takes it; it throws commander's `InvalidArgumentError` (exit 2)
+ * @example
+ * ```ts
+ * command.option('--retention <duration>', 'purge older entries', durationArg('retention'))
+ * ```
+ */
 export function durationArg(name: string): (value: string) => string | number {
 	return (value: string) => {
 		const parsed: string | number = /^\d+$/.test(value) ? Number(value) : value
@@ -86,7 +107,16 @@ export function durationArg(name: string): (value: string) => string | number {
 	}
 }
 
-/** A commander value parser for whole numbers from `min` to `max`. */
+/**
+ * A commander value parser for whole numbers from `min` to `max`.
+ * @param min - the smallest value accepted
+ * @param max - the largest value accepted
+ * @returns a parser answering the number; it throws commander's `InvalidArgumentError` (exit 2)
+ * @example
+ * ```ts
+ * command.option('--batch-size <n>', 'records per store call', wholeArg(1, 10_000))
+ * ```
+ */
 export function wholeArg(min: number, max: number): (value: string) => number {
 	return (value: string) => {
 		const n = Number(value)
@@ -103,6 +133,13 @@ export function wholeArg(min: number, max: number): (value: string) => number {
  * @param options - the command's store options
  * @param work - what to do with the open store
  * @param mustExist - for sqlite: refuse a file that does not exist yet
+ * @returns what `work` answers
+ * @throws CliError (exit 2) for a missing or unsupported URL, (exit 1) for a missing driver or sqlite file;
+ *   whatever `work` throws, such as KeywardError `store_unavailable`
+ * @example
+ * ```ts
+ * await withStore(context, options, async ({ store }) => createKeyward({ store }).revoke(id))
+ * ```
  */
 export async function withStore<T>(
 	context: CliContext,
@@ -120,13 +157,32 @@ export async function withStore<T>(
 	}
 }
 
-/** The status of a record at an instant: `active`, `expired` (not yet swept, or swept) or `revoked`. */
+/**
+ * The status of a record at an instant.
+ * @param record - any record
+ * @param now - the instant
+ * @returns `active`, `expired` (past its expiry, swept or not) or `revoked`
+ * @example
+ * ```ts
+ * statusOf(record, new Date()) // 'active'
+ * ```
+ */
 export function statusOf(record: KeyRecord, now: Date): 'active' | 'expired' | 'revoked' {
 	if (record.reason !== null) return record.reason
 	return record.expiresAt !== null && now.getTime() >= record.expiresAt.getTime() ? 'expired' : 'active'
 }
 
-/** A record as the command line shows it in `--json`: every field but the hash, instants as ISO strings. */
+/**
+ * A record as the command line shows it in `--json`: every field but the hash, instants as ISO strings,
+ * plus its {@link statusOf | status}.
+ * @param record - the record
+ * @param now - the instant its status is judged at
+ * @returns plain JSON data
+ * @example
+ * ```ts
+ * writeJson(context.stdout, { keys: records.map((record) => recordView(record, now)) })
+ * ```
+ */
 export function recordView(record: KeyRecord, now: Date): Record<string, unknown> {
 	const iso = (date: Date | null) => (date === null ? null : date.toISOString())
 	return {
@@ -148,7 +204,16 @@ export function recordView(record: KeyRecord, now: Date): Record<string, unknown
 	}
 }
 
-/** Lines of `label value`, aligned, for a record shown as text. */
+/**
+ * Lines of `label value`, aligned, for a record shown as text (never its hash).
+ * @param record - the record
+ * @param now - the instant its status is judged at
+ * @returns the lines, each ending with a newline
+ * @example
+ * ```ts
+ * context.stdout.write(recordLines(record, new Date()))
+ * ```
+ */
 export function recordLines(record: KeyRecord, now: Date): string {
 	const iso = (date: Date | null, none: string) => (date === null ? none : date.toISOString())
 	const rows: [string, string][] = [
@@ -168,7 +233,15 @@ export function recordLines(record: KeyRecord, now: Date): string {
 	return table(rows)
 }
 
-/** Aligns rows of cells into columns (no trailing spaces). */
+/**
+ * Aligns rows of cells into columns (no trailing spaces).
+ * @param rows - the rows, a header first if wanted
+ * @returns the table, each line ending with a newline
+ * @example
+ * ```ts
+ * table([['ID', 'OWNER'], [record.id, record.ownerId]])
+ * ```
+ */
 export function table(rows: readonly (readonly string[])[]): string {
 	const widths: number[] = []
 	for (const row of rows) {
@@ -185,12 +258,29 @@ export function table(rows: readonly (readonly string[])[]): string {
 		.concat('\n')
 }
 
-/** Writes one JSON object on one line. */
+/**
+ * Writes one JSON object on one line.
+ * @param out - where to write
+ * @param value - the object
+ * @example
+ * ```ts
+ * writeJson(context.stdout, { status: 'valid', record: null })
+ * ```
+ */
 export function writeJson(out: Output, value: unknown): void {
 	out.write(`${JSON.stringify(value)}\n`)
 }
 
-/** Adds an `Examples:` block to a command's help. */
+/**
+ * Adds an `Examples:` block to a command's help.
+ * @param command - the command
+ * @param lines - command lines, shown after `$ `
+ * @returns the command
+ * @example
+ * ```ts
+ * examples(command, ['keyward sweep --store redis://127.0.0.1:6379'])
+ * ```
+ */
 export function examples(command: Command, lines: readonly string[]): Command {
 	return command.addHelpText('after', `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`)
 }

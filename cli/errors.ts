@@ -3,7 +3,13 @@
  */
 import { isKeywardError, type KeywardErrorCode } from '../src/errors.js'
 
-/** The exit codes of `keyward` (documented in docs/cli.md; never renumbered). */
+/**
+ * The exit codes of `keyward` (documented in docs/cli.md; never renumbered).
+ * @example
+ * ```ts
+ * throw new CliError(EXIT.usage, 'list needs --owner ID, --expiring-within DURATION, or both')
+ * ```
+ */
 export const EXIT = Object.freeze({
 	/** The command did what was asked. */
 	ok: 0,
@@ -21,7 +27,13 @@ export const EXIT = Object.freeze({
 	terminated: 143,
 })
 
-/** An error the command line reports with a given exit code and a message meant for the user. */
+/**
+ * An error the command line reports with a given exit code and a message meant for the user.
+ * @example
+ * ```ts
+ * throw new CliError(EXIT.failed, 'the sqlite store sqlite://./keys.db does not exist')
+ * ```
+ */
 export class CliError extends Error {
 	override readonly name = 'CliError'
 	/**
@@ -61,6 +73,10 @@ export interface Failure {
  *
  * @param error - anything a command threw
  * @returns the {@link Failure} to report
+ * @example
+ * ```ts
+ * describeFailure(new KeywardError('not_found', 'no key has the id x')).exitCode // 3
+ * ```
  */
 export function describeFailure(error: unknown): Failure {
 	if (error instanceof CliError) {

@@ -170,13 +170,23 @@ export interface OpenStoreOptions {
  * - `sqlite://`: `keyvStore(new Keyv({ store: new KeyvSqlite({ uri }), throwOnErrors: true }), { namespace })`
  *   (needs `@keyv/sqlite` and `keyv`)
  *
- * Nothing connects here: the first store call does.
+ * Redis connects here, once (so a down server fails now, with a clear message); the other stores
+ * connect on their first call.
  *
  * @param target - from {@link parseStoreUrl}
  * @param options - see {@link OpenStoreOptions}
  * @returns the store and its `close()`
  * @throws CliError (exit 1) when the driver is not installed or the sqlite file is missing;
- *   (exit 2) for a bad namespace
+ *   KeywardError `store_unavailable` when Redis cannot be reached, `invalid_option` for a bad namespace
+ * @example
+ * ```ts
+ * const { store, close } = await openStore(parseStoreUrl(process.env.KEYWARD_STORE), { namespace: 'billing' })
+ * try {
+ *   console.log(await sweep(store))
+ * } finally {
+ *   await close()
+ * }
+ * ```
  */
 export async function openStore(target: StoreTarget, options: OpenStoreOptions = {}): Promise<OpenStore> {
 	const { namespace } = options
