@@ -115,7 +115,8 @@ export function redisReminderLog(options: RedisReminderLogOptions): RedisReminde
 			connected = client.connect().catch(() => {})
 		}
 		if (!client.isReady) await bounded(connected, timeoutMs)
-		if (!client.isReady) throw new Error(`the reminder log's Redis did not answer within ${timeoutMs} ms`)
+		if (!client.isReady)
+			throw new Error(`the reminder log's Redis is unreachable (no connection within ${timeoutMs} ms)`)
 		return client
 	}
 	const entry = (notice: ReminderNotice) => `${prefix}:reminded:${notice.keyId}:${notice.expiresAt.getTime()}`
