@@ -6,8 +6,10 @@
  *
  * One process, one schedule: `protect` skips a tick while the previous sweep is still going, so two
  * sweeps of this process never run at once. Several app instances each running this recipe sweep
- * several times per tick: harmless (each key is moved exactly once, whoever gets there first), only
- * wasted work. When that matters, use the BullMQ recipe (bullmq.ts) or one cron line.
+ * several times per tick: on the Redis and PostgreSQL stores that is harmless (each key is moved
+ * exactly once, whoever gets there first), only wasted work; a keyvStore has no atomic move across
+ * processes, so run it in one instance there. To sweep once per tick, use the BullMQ recipe
+ * (bullmq.ts) or one cron line.
  *
  * Run it: `npx tsx examples/schedulers/croner.ts` (memory store; REDIS_URL or DATABASE_URL pick a
  * server store, KEYWARD_NAMESPACE its namespace; SWEEP_PATTERN the schedule, default every 5 seconds
