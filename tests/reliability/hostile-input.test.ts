@@ -23,7 +23,7 @@ import { countingStore, writeFigures } from './support.js'
 const PREFIX = 'sk'
 const NOW = new Date('2030-01-01T00:00:00.000Z')
 /** Generated inputs per in-process property (5 properties) and per framework over HTTP (3 frameworks). */
-const IN_PROCESS_RUNS = 40_000
+const IN_PROCESS_RUNS = 25_000
 const HTTP_RUNS = 1_200
 const SEED = 7_000_007
 
