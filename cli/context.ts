@@ -32,11 +32,14 @@ export interface CliContext {
 export interface StoreOptions {
 	store?: string
 	namespace?: string
+	table?: string
+	schema?: string
 	json?: boolean
 }
 
 /**
- * Adds `--store` (or `KEYWARD_STORE`), `--namespace` (or `KEYWARD_NAMESPACE`) and `--json` to a command.
+ * Adds `--store` (or `KEYWARD_STORE`), `--namespace` (or `KEYWARD_NAMESPACE`), `--table` and `--schema`
+ * (or `KEYWARD_TABLE`, `KEYWARD_SCHEMA`), and `--json` to a command.
  * @param command - the command
  * @returns the command
  * @example
@@ -57,6 +60,13 @@ export function storeOptions(command: Command): Command {
 				"the store's namespace, as the app configures it (default: keyward; default on PostgreSQL)",
 			).env('KEYWARD_NAMESPACE'),
 		)
+		.addOption(
+			new Option(
+				'--table <name>',
+				"PostgreSQL: the store's table (default: keyward_keys); sqlite: the keyv table (default: keyv)",
+			).env('KEYWARD_TABLE'),
+		)
+		.addOption(new Option('--schema <name>', "PostgreSQL: the table's schema (default: public)").env('KEYWARD_SCHEMA'))
 		.option('--json', 'print one JSON object on stdout instead of text')
 }
 
@@ -149,7 +159,12 @@ export async function withStore<T>(
 ): Promise<T> {
 	const target = parseStoreUrl(options.store)
 	context.storeUrl = target.url
-	const open = await openStore(target, { namespace: options.namespace, mustExist })
+	const open = await openStore(target, {
+		namespace: options.namespace,
+		table: options.table,
+		schema: options.schema,
+		mustExist,
+	})
 	try {
 		return await work(open)
 	} finally {

@@ -158,6 +158,10 @@ export function parseStoreUrl(url: string | undefined): StoreTarget {
 export interface OpenStoreOptions {
 	/** The store's namespace; `undefined` keeps each store's default (`keyward`, or `default` on PostgreSQL). */
 	readonly namespace?: string | undefined
+	/** PostgreSQL: the store's table (default `keyward_keys`); sqlite: the keyv table (default `keyv`). */
+	readonly table?: string | undefined
+	/** PostgreSQL: the table's schema (default `public`). */
+	readonly schema?: string | undefined
 	/** Refuse a sqlite file that does not exist yet (every command but `issue`), so a typo is not a new empty store. */
 	readonly mustExist?: boolean
 }
@@ -166,8 +170,8 @@ export interface OpenStoreOptions {
  * Opens the store a URL names, importing its driver only now: a Redis user never needs `pg` or sqlite.
  *
  * - `redis://`: `redisStore({ url, namespace })` from `keyward/redis` (needs `@keyv/redis` and `keyv`)
- * - `postgres://`: `postgresStore({ url, namespace })` from `keyward/postgres` (needs `pg`)
- * - `sqlite://`: `keyvStore(new Keyv({ store: new KeyvSqlite({ uri }), throwOnErrors: true }), { namespace })`
+ * - `postgres://`: `postgresStore({ url, namespace, table, schema })` from `keyward/postgres` (needs `pg`)
+ * - `sqlite://`: `keyvStore(new Keyv({ store: new KeyvSqlite({ uri, table }), throwOnErrors: true }), { namespace })`
  *   (needs `@keyv/sqlite` and `keyv`)
  *
  * Redis connects here, once (so a down server fails now, with a clear message); the other stores
@@ -189,7 +193,13 @@ export interface OpenStoreOptions {
  * ```
  */
 export async function openStore(target: StoreTarget, options: OpenStoreOptions = {}): Promise<OpenStore> {
-	const { namespace } = options
+	const { namespace, table, schema } = options
+	if (target.kind === 'redis' && (table !== undefined || schema !== undefined)) {
+		throw new CliError(EXIT.usage, '--table and --schema apply to postgres:// and sqlite:// stores, not to Redis')
+	}
+	if (target.kind === 'sqlite' && schema !== undefined) {
+		throw new CliError(EXIT.usage, '--schema applies to postgres:// stores only; a sqlite store takes --table')
+	}
 	if (target.kind === 'redis') {
 		const [{ redisStore }, { createClient }] = await Promise.all([
 			loadDriver(target, () => import('../adapters/redis.js')),
@@ -224,7 +234,12 @@ export async function openStore(target: StoreTarget, options: OpenStoreOptions =
 		const { postgresStore } = await loadDriver(target, () => import('../adapters/postgres.js'))
 		// pg is imported by the store on first use; load it now so a missing driver is reported as such.
 		await loadDriver(target, () => import('pg'))
-		const store = postgresStore({ url: target.url, ...(namespace !== undefined && { namespace }) })
+		const store = postgresStore({
+			url: target.url,
+			...(namespace !== undefined && { namespace }),
+			...(table !== undefined && { table }),
+			...(schema !== undefined && { schema }),
+		})
 		return { store, target, close: quietly(() => store.close()) }
 	}
 	const file = target.file as string
@@ -240,7 +255,15 @@ export async function openStore(target: StoreTarget, options: OpenStoreOptions =
 		import('../src/stores/keyv.js'),
 	])
 	// iterationLimit: how many rows each iteration query reads; keyv's default of 10 makes sweeps crawl.
-	const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000, iterationLimit: 1000 })
+	if (table !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(table)) {
+		throw new CliError(EXIT.usage, '--table must be a SQL name: letters, digits and _, not starting with a digit')
+	}
+	const adapter = new KeyvSqlite({
+		uri: `sqlite://${file}`,
+		busyTimeout: 5000,
+		iterationLimit: 1000,
+		...(table !== undefined && { table }),
+	})
 	// A failed open is also emitted as 'error'; the store call that needed the file rejects with it.
 	adapter.on('error', () => {})
 	const keyv = new Keyv({ store: adapter, throwOnErrors: true })

@@ -2,8 +2,16 @@
  * `keyward sweep` against sqlite (a temp file), real Redis and real PostgreSQL: the binary is
  * spawned as a user runs it; keys are seeded and checked through the library.
  */
-import { createKeyward } from 'keyward'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import KeyvSqlite from '@keyv/sqlite'
+import Keyv from 'keyv'
+import { createKeyward, keyvStore } from 'keyward'
+import { postgresStore } from 'keyward/postgres'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serverUrl, uniqueNamespace } from '../helpers/servers.js'
 import { keyward, requireBuiltCli, type StoreCase, seed, storeCases } from './support.js'
 
 beforeAll(requireBuiltCli)
@@ -81,3 +89,55 @@ describe.each(storeCases('cli_sweep').map((make) => [make().name, make] as const
 		})
 	},
 )
+
+describe('keyward sweep on a store in its own table', () => {
+	it('postgres: --schema and --table (or KEYWARD_SCHEMA and KEYWARD_TABLE) name the store the app configured', async () => {
+		const url = serverUrl('DATABASE_URL')
+		if (url === undefined) return
+		const schema = uniqueNamespace('cli_schema').toLowerCase()
+		const namespace = uniqueNamespace('cli_table')
+		const store = postgresStore({ url, schema, table: 'api_keys', namespace })
+		try {
+			const { expired } = await seed(store, { expired: 3, active: 1 })
+			const elsewhere = await keyward(['sweep', '--store', url, '--namespace', namespace, '--json'])
+			expect(JSON.parse(elsewhere.stdout)).toMatchObject({ expired: 0 })
+			const run = await keyward(['sweep', '--store', url, '--namespace', namespace, '--json'], {
+				env: { KEYWARD_SCHEMA: schema, KEYWARD_TABLE: 'api_keys' },
+			})
+			expect(run.code, run.stderr).toBe(0)
+			expect(JSON.parse(run.stdout)).toMatchObject({ expired: 3 })
+			for (const id of expired) expect((await store.getById(id))?.reason).toBe('expired')
+		} finally {
+			await store.close()
+			const client = new pg.Client({ connectionString: url })
+			await client.connect()
+			await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => client.end())
+		}
+	})
+
+	it('sqlite: --table names the keyv table', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'keyward-cli-'))
+		const keyv = new Keyv({
+			store: new KeyvSqlite({ uri: `sqlite://${dir}/app.db`, table: 'app_keys' }),
+			throwOnErrors: true,
+		})
+		try {
+			const { expired } = await seed(keyvStore(keyv), { expired: 2 })
+			const run = await keyward(['sweep', '--store', `sqlite://${dir}/app.db`, '--table', 'app_keys', '--json'])
+			expect(run.code, run.stderr).toBe(0)
+			expect(JSON.parse(run.stdout)).toMatchObject({ expired: 2 })
+			for (const id of expired) expect((await keyvStore(keyv).getById(id))?.reason).toBe('expired')
+		} finally {
+			await keyv.disconnect()
+			rmSync(dir, { recursive: true, force: true })
+		}
+	})
+
+	it('refuses --table on Redis and --schema on sqlite, rather than ignoring them', async () => {
+		const redis = await keyward(['sweep', '--store', 'redis://127.0.0.1:1', '--table', 'x'])
+		expect(redis.code).toBe(2)
+		expect(redis.stderr).toMatch(/--table and --schema apply to postgres/)
+		const sqlite = await keyward(['sweep', '--store', 'sqlite:///tmp/none.db', '--schema', 'x'])
+		expect(sqlite.code).toBe(2)
+	})
+})
