@@ -33,8 +33,8 @@ export interface HttpBenchOptions {
 export const HTTP_FULL: HttpBenchOptions = {
 	frameworks: ['express', 'fastify', 'koa'],
 	keys: 10_000,
-	warmupMs: 3000,
-	runMs: 4000,
+	warmupMs: 2000,
+	runMs: 3000,
 	rounds: 5,
 	connections: 32,
 }
@@ -84,7 +84,8 @@ export interface HttpRow {
 	readonly ratio: number
 }
 
-interface Server {
+/** A running server process of the benchmark. */
+export interface Server {
 	readonly variant: Variant
 	readonly child: ReturnType<typeof startChild>
 	readonly config: ServerConfig
@@ -103,6 +104,7 @@ async function load(server: Server, connections: number, ms: number): Promise<Ru
 		url: `http://127.0.0.1:${ready.port}/hello`,
 		connections,
 		duration: ms / 1000,
+		sampleInt: 100, // the default (1 s) stretches every run to at least a second
 		headers: { authorization: `Bearer ${ready.key}` },
 	})
 	const bad = result.non2xx + result.errors + result.timeouts
@@ -135,20 +137,20 @@ async function cleanup(context: BenchContext, servers: readonly Server[]): Promi
 }
 
 /**
- * Measures one framework: starts its servers, warms each up, then runs `rounds` rounds in which
- * every server takes one measured run (the order rotates each round).
+ * Starts the servers of one framework (no auth, keyward on each store, the peer), each in its own
+ * process, and waits until they listen.
  *
  * @param context - the runner's context
  * @param framework - which framework
- * @param options - sizes
- * @returns one row per variant
- * @throws when a server fails to start or answers anything but 2xx under load
+ * @param options - sizes (and which variants)
+ * @returns the running servers; pass them to {@link stopServers}, also after a failure
+ * @throws when a server fails to start; the servers started are stopped first
  */
-export async function measureFramework(
+export async function startServers(
 	context: BenchContext,
 	framework: Framework,
 	options: HttpBenchOptions,
-): Promise<HttpRow[]> {
+): Promise<Server[]> {
 	const all: Variant[] = ['none', 'memory', 'redis', 'postgres', PEERS[framework]]
 	const variants = all.filter(
 		(variant) => variant === 'none' || !options.variants || options.variants.includes(variant),
@@ -170,31 +172,60 @@ export async function measureFramework(
 				server.ready = await nextMessage<ServerReady>(server.child, 120_000)
 			}),
 		)
-		for (const server of servers) await load(server, options.connections, options.warmupMs)
-		const runs = new Map<Variant, Run[]>(variants.map((variant) => [variant, []]))
-		for (let round = 0; round < options.rounds; round++) {
-			context.log(`  ${NAMES[framework]}: round ${round + 1} of ${options.rounds}`)
-			for (let i = 0; i < servers.length; i++) {
-				const server = servers[(i + round) % servers.length] as Server
-				runs.get(server.variant)?.push(await load(server, options.connections, options.runMs))
-			}
-		}
-		const limit = runs.get('none') as Run[]
-		return variants.map((variant) => {
-			const own = runs.get(variant) as Run[]
-			return {
-				framework,
-				variant,
-				rps: median(own.map((run) => run.rps)),
-				p50: median(own.map((run) => run.p50)),
-				p99: median(own.map((run) => run.p99)),
-				cpuUs: median(own.map((run) => run.cpuUs)),
-				ratio: median(own.map((run, round) => run.rps / (limit[round] as Run).rps)),
-			}
-		})
-	} finally {
-		await cleanup(context, servers)
+	} catch (error) {
+		await stopServers(context, servers)
+		throw error
 	}
+	return servers
+}
+
+/**
+ * Stops servers and removes their Redis namespaces and PostgreSQL schemas.
+ *
+ * @param context - the runner's context
+ * @param servers - from {@link startServers}
+ * @returns once they have exited and their data is gone
+ */
+export const stopServers = cleanup
+
+/**
+ * Measures one framework's running servers: warms each up, then runs `rounds` rounds in which
+ * every server takes one measured run (the order rotates each round).
+ *
+ * @param context - the runner's context
+ * @param servers - one framework's servers, from {@link startServers}
+ * @param options - sizes
+ * @returns one row per server
+ * @throws when a server answers anything but 2xx under load
+ */
+export async function measureServers(
+	context: BenchContext,
+	servers: readonly Server[],
+	options: HttpBenchOptions,
+): Promise<HttpRow[]> {
+	const framework = (servers[0] as Server).config.framework
+	for (const server of servers) await load(server, options.connections, options.warmupMs)
+	const runs = new Map<Variant, Run[]>(servers.map((server) => [server.variant, []]))
+	for (let round = 0; round < options.rounds; round++) {
+		context.log(`  ${NAMES[framework]}: round ${round + 1} of ${options.rounds}`)
+		for (let i = 0; i < servers.length; i++) {
+			const server = servers[(i + round) % servers.length] as Server
+			runs.get(server.variant)?.push(await load(server, options.connections, options.runMs))
+		}
+	}
+	const limit = runs.get('none') as Run[]
+	return servers.map(({ variant }) => {
+		const own = runs.get(variant) as Run[]
+		return {
+			framework,
+			variant,
+			rps: median(own.map((run) => run.rps)),
+			p50: median(own.map((run) => run.p50)),
+			p99: median(own.map((run) => run.p99)),
+			cpuUs: median(own.map((run) => run.cpuUs)),
+			ratio: median(own.map((run, round) => run.rps / (limit[round] as Run).rps)),
+		}
+	})
 }
 
 /**
@@ -211,11 +242,21 @@ export async function measureFramework(
 export function httpBench(options: HttpBenchOptions): BenchModule {
 	return async function http(context: BenchContext): Promise<BenchSection> {
 		context.log('HTTP: the middleware check in isolation')
-		const isolated = await isolatedCost(options.runMs)
+		const isolatedMs = Math.min(options.runMs / 2, 500)
+		const isolated = await isolatedCost(isolatedMs)
+		// Every server starts at once (idle servers cost nothing); then the frameworks take turns.
+		context.log(`HTTP: starting the servers of ${options.frameworks.map((f) => NAMES[f]).join(', ')}`)
+		const started = await Promise.allSettled(options.frameworks.map((f) => startServers(context, f, options)))
 		const rows: HttpRow[] = []
-		for (const framework of options.frameworks) {
-			context.log(`HTTP: ${NAMES[framework]}`)
-			rows.push(...(await measureFramework(context, framework, options)))
+		try {
+			for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason
+			for (const outcome of started) {
+				if (outcome.status !== 'fulfilled') continue
+				context.log(`HTTP: ${NAMES[(outcome.value[0] as Server).config.framework]}`)
+				rows.push(...(await measureServers(context, outcome.value, options)))
+			}
+		} finally {
+			await Promise.all(started.map((o) => (o.status === 'fulfilled' ? stopServers(context, o.value) : undefined)))
 		}
 		const targets: BenchTarget[] = []
 		for (const framework of options.frameworks) {
@@ -269,7 +310,7 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 				]),
 			),
 			`**keyward's own work per request, in isolation** (this process, memoryStore, one valid key, best of`,
-			`${ISOLATED_ROUNDS} runs of ${seconds(options.runMs)}): \`verify()\` ${formatNumber(isolated.verify, 2)} µs; the adapters' shared check`,
+			`${ISOLATED_ROUNDS} runs of ${seconds(isolatedMs)}): \`verify()\` ${formatNumber(isolated.verify, 2)} µs; the adapters' shared check`,
 			`(\`createAuthenticator()\`: read the header, verify with a timeout, check scopes, note the result on the`,
 			`request) ${formatNumber(isolated.authenticate, 2)} µs. Compare with the server CPU per request above.`,
 			'',

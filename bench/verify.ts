@@ -39,9 +39,9 @@ export interface VerifyBenchOptions {
 /** The full run. */
 export const VERIFY_FULL: VerifyBenchOptions = {
 	stores: ['memory', 'keyv', 'redis', 'postgres'],
-	keys: 10_000,
-	warmupMs: 500,
-	runMs: 2000,
+	keys: 5000,
+	warmupMs: 300,
+	runMs: 1000,
 	rounds: 3,
 	countSamples: 1000,
 	cached: true,
