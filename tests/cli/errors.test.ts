@@ -1,7 +1,7 @@
 /**
  * Exit codes, usage errors, help texts, unreachable stores and missing drivers, through the built binary.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -104,6 +104,22 @@ describe('failures exit 1 with a message that names the store without its passwo
 		expect(json.code).toBe(1)
 		expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'store_unavailable', exitCode: 1 } })
 		expect(json.stdout + json.stderr).not.toContain('s3cret')
+	})
+
+	it('sqlite://./keys.db is relative to the working directory, and issue creates it', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'keyward-cli-'))
+		try {
+			const issue = await keyward(['issue', '--owner', 'u', '--store', 'sqlite://./keys.db'], { cwd: dir })
+			expect(issue.code, issue.stderr).toBe(0)
+			expect(existsSync(join(dir, 'keys.db'))).toBe(true)
+			const list = await keyward(['list', '--owner', 'u', '--json'], {
+				cwd: dir,
+				env: { KEYWARD_STORE: 'sqlite://./keys.db' },
+			})
+			expect(JSON.parse(list.stdout).keys).toHaveLength(1)
+		} finally {
+			rmSync(dir, { recursive: true, force: true })
+		}
 	})
 
 	it('a sqlite file that does not exist (a typo) is not silently created by sweep', async () => {
