@@ -51,15 +51,17 @@ export interface Keyward {
 	issue(options: IssueOptions): Promise<IssuedKey>
 
 	/**
-	 * Checks a key: format and checksum first (no I/O), then one store read by hash, then expiry
-	 * against the clock. Never throws for bad input, and writes nothing.
+	 * Checks a key: format and checksum first (no I/O), then one store read by hash (none when the
+	 * instance has a `cache` holding the record), then expiry against the clock, on every call.
+	 * Never throws for bad input, and writes nothing.
 	 * @param key - whatever the client sent, of any type
 	 * @throws KeywardError `store_unavailable` when the store fails (never answered as a pass or as `unknown_key`)
 	 */
 	verify(key: unknown, options?: VerifyOptions): Promise<VerifyResult>
 
 	/**
-	 * Moves a key to the blacklist with reason `revoked`; from then on it answers `revoked_key`.
+	 * Moves a key to the blacklist with reason `revoked`; from then on it answers `revoked_key`
+	 * (at once on this instance, cache or not; within the cache's TTL on other instances that have one).
 	 * Revoking an already blacklisted key answers its record unchanged, so retries are safe.
 	 * @throws KeywardError `not_found` for an unknown id, `store_unavailable`
 	 */
