@@ -14,7 +14,9 @@ import { build } from 'esbuild'
 import type { KeyRecordJSON, KeyStore } from 'keyward'
 import pg from 'pg'
 
+/** The repository's root directory. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** Where the scenarios write their figures (gitignored through `.vitest`), read by `report.ts`. */
 export const FIGURES_DIR = join(ROOT, '.vitest', 'reliability')
 
 // ---- figures ------------------------------------------------------------------------------------
@@ -62,19 +64,8 @@ export function seededRandom(seed: number): () => number {
 	}
 }
 
+/** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-export async function eventually<T>(attempt: () => Promise<T>, ms: number, every = 100): Promise<T> {
-	const deadline = Date.now() + ms
-	for (;;) {
-		try {
-			return await attempt()
-		} catch (error) {
-			if (Date.now() > deadline) throw error
-			await sleep(every)
-		}
-	}
-}
 
 // ---- worker processes ---------------------------------------------------------------------------
 
@@ -183,6 +174,7 @@ export function startWorker(bundle: string, env: Record<string, string>): Worker
 
 // ---- a private redis-server ---------------------------------------------------------------------
 
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort(): Promise<number> {
 	const server = createServer()
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
