@@ -5,6 +5,8 @@
  * while the workers already sweep (through the store on Redis, in bulk SQL on PostgreSQL), each
  * expiring 1–4 s after it is written.
  */
+
+import { rmSync } from 'node:fs'
 import { createKeyward, type KeyRecord, type KeyStore } from 'keyward'
 import { postgresStore } from 'keyward/postgres'
 import { redisStore } from 'keyward/redis'
@@ -73,6 +75,9 @@ let verifierBundle: string
 beforeAll(async () => {
 	;[sweeperBundle, verifierBundle] = await Promise.all([bundleWorker('sweeper'), bundleWorker('verifier')])
 }, 60_000)
+afterAll(() => {
+	for (const bundle of [sweeperBundle, verifierBundle]) if (bundle) rmSync(bundle, { force: true })
+})
 
 describe.each(TARGETS)('concurrent sweeps across processes › $kind', ({ kind, url }) => {
 	const namespace = uniqueNamespace(`conc_${kind}`)

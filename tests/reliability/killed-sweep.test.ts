@@ -4,6 +4,8 @@
  * the store's raw data is consistent (every record active or blacklisted, never both or neither; on
  * Redis the sorted-set indexes agree with the records), and a new sweep moves exactly what is left.
  */
+
+import { rmSync } from 'node:fs'
 import type { KeyStore } from 'keyward'
 import { sweep } from 'keyward'
 import { postgresStore } from 'keyward/postgres'
@@ -43,6 +45,9 @@ let bundle: string
 beforeAll(async () => {
 	bundle = await bundleWorker('sweeper')
 }, 60_000)
+afterAll(() => {
+	if (bundle) rmSync(bundle, { force: true })
+})
 
 describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 	const namespace = uniqueNamespace(`kill_${kind}`)

@@ -48,7 +48,7 @@ const SCENARIOS: { heading: string; files: string[]; test: string; notes: string
 		files: ['store-outage-redis', 'store-outage-postgres'],
 		test: 'tests/reliability/store-outage.test.ts',
 		notes: [
-			'Redis: a private redis-server on a free loopback port, with its data in a temporary directory, is stopped with `SHUTDOWN SAVE` and later with SIGTERM, and started again on the same port with the same data. Requests sent after the server exited and answered before it was being started again must all be 503 (no store could have checked them). The app is never restarted.',
+			'Redis: a private redis-server on a free loopback port, with its data in a temporary directory, is stopped with `SHUTDOWN SAVE` and later with SIGTERM, and started again on the same port with the same data; then it is frozen with SIGSTOP (its connections stay open and nothing answers, so only the store timeout can end a call) and resumed with SIGCONT. Requests sent after the server went away (or froze) and answered before it was being started (or resumed) must all be 503 (no store could have checked them). The app is never restarted.',
 			"PostgreSQL: the store's own connections, and only those (the test's connection string sets a unique `application_name`), are terminated with `pg_terminate_backend` 8 times, 300 ms apart, under load.",
 			"An answer is correct when it is the key's own answer (200 for a valid key, 401 with its code otherwise) or 503 `store_unavailable` with `Retry-After`; a malformed key must always get its 401, since it needs no store. Memory is sampled every 100 ms.",
 		],

@@ -1,7 +1,7 @@
 /**
  * Store outage under load: an Express app with `requireApiKey()` serves steady keep-alive load while
- * its store goes away, twice: a private redis-server is shut down (`SHUTDOWN SAVE`, then SIGTERM) and
- * started again on the same port; the PostgreSQL store's own connections (found by an
+ * its store goes away: a private redis-server is shut down (`SHUTDOWN SAVE`, then SIGTERM) and
+ * started again on the same port, then frozen (SIGSTOP: connections open, no answers) and resumed; the PostgreSQL store's own connections (found by an
  * `application_name` unique to the test) are terminated with `pg_terminate_backend`, again and again.
  * Every answer is a correct one or 503 `store_unavailable` with `Retry-After`: never a 200 for a key
  * that could not be checked, never a 500; memory stays bounded; the app recovers without a restart.
@@ -161,12 +161,12 @@ describe('store outage under load', () => {
 	})
 
 	it.skipIf(!redisUrl)(
-		'Redis stopped twice mid-load (SHUTDOWN SAVE, then SIGTERM) and started again: 503 or a correct answer, then recovery',
+		'Redis stopped (SHUTDOWN SAVE, SIGTERM) and frozen (SIGSTOP) mid-load, then back: 503 or a correct answer, then recovery',
 		async () => {
 			const figures: Figures = {
 				title: 'Store outage under load (Redis stopped and restarted)',
 				claim:
-					'A private redis-server is stopped twice under steady HTTP load and started again on the same port; every answer is correct or 503 store_unavailable with Retry-After, never 200 for an unchecked key, never 500; memory stays bounded; the app recovers without a restart.',
+					'A private redis-server is stopped twice under steady HTTP load and started again on the same port, then frozen with SIGSTOP and resumed; every answer is correct or 503 store_unavailable with Retry-After, never 200 for an unchecked key, never 500; memory stays bounded; the app recovers without a restart.',
 				figures: {},
 			}
 			try {
@@ -181,12 +181,15 @@ describe('store outage under load', () => {
 				const traffic = load(app.url, app.keys)
 				const outages: { how: string; downMs: number; recoveryMs: number; unavailable: number; inside: number }[] = []
 				await sleep(1000)
-				for (const how of ['shutdown', 'sigterm'] as const) {
-					await redis.stop(how)
+				for (const how of ['shutdown', 'sigterm', 'sigstop'] as const) {
+					// sigstop freezes the server: connections stay open and nothing answers, until SIGCONT.
+					if (how === 'sigstop') redis.process?.kill('SIGSTOP')
+					else await redis.stop(how)
 					const down = Date.now()
 					await sleep(1500)
 					const restarting = Date.now()
-					await redis.start()
+					if (how === 'sigstop') redis.process?.kill('SIGCONT')
+					else await redis.start()
 					const up = Date.now()
 					const recoveryMs = await recovered(traffic.samples, up, 700, 20_000)
 					// Sent after the server was gone and answered before it was being started again: no store could check these.

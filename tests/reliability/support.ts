@@ -237,6 +237,7 @@ export class PrivateRedis {
 	async dispose(): Promise<void> {
 		const proc = this.process
 		if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) {
+			proc.kill('SIGCONT') // in case a test left it frozen
 			const exited = new Promise((resolve) => proc.once('exit', resolve))
 			proc.kill('SIGKILL')
 			await exited
