@@ -156,10 +156,10 @@ export function postgresCase(label: string): StoreCase | undefined {
 }
 
 /** Every store case available here (all three in CI, where a missing server URL fails). */
-export function storeCases(label: string): (() => StoreCase)[] {
-	const cases: (() => StoreCase)[] = [() => sqliteCase(label)]
-	if (serverUrl('REDIS_URL') !== undefined) cases.push(() => redisCase(label) as StoreCase)
-	if (serverUrl('DATABASE_URL') !== undefined) cases.push(() => postgresCase(label) as StoreCase)
+export function storeCases(label: string): [StoreCase['name'], () => StoreCase][] {
+	const cases: [StoreCase['name'], () => StoreCase][] = [['sqlite', () => sqliteCase(label)]]
+	if (serverUrl('REDIS_URL') !== undefined) cases.push(['redis', () => redisCase(label) as StoreCase])
+	if (serverUrl('DATABASE_URL') !== undefined) cases.push(['postgres', () => postgresCase(label) as StoreCase])
 	return cases
 }
 

@@ -16,79 +16,76 @@ import { keyward, requireBuiltCli, type StoreCase, seed, storeCases } from './su
 
 beforeAll(requireBuiltCli)
 
-describe.each(storeCases('cli_sweep').map((make) => [make().name, make] as const))(
-	'keyward sweep on %s',
-	(_name, make) => {
-		let store: StoreCase
-		let seeded: Awaited<ReturnType<typeof seed>>
-		const args = () => ['sweep', '--store', store.url, '--namespace', store.namespace]
+describe.each(storeCases('cli_sweep'))('keyward sweep on %s', (_name, make) => {
+	let store: StoreCase
+	let seeded: Awaited<ReturnType<typeof seed>>
+	const args = () => ['sweep', '--store', store.url, '--namespace', store.namespace]
 
-		beforeAll(async () => {
-			store = make()
-			seeded = await seed(store.store, { expired: 7, active: 3, revoked: 2, revokedDaysAgo: 100 })
-		}, 60_000)
-		afterAll(async () => store?.cleanup(), 60_000)
+	beforeAll(async () => {
+		store = make()
+		seeded = await seed(store.store, { expired: 7, active: 3, revoked: 2, revokedDaysAgo: 100 })
+	}, 60_000)
+	afterAll(async () => store?.cleanup(), 60_000)
 
-		it('--dry-run reports what a sweep would do and moves nothing', async () => {
-			const run = await keyward([...args(), '--dry-run', '--retention', '30d', '--json'])
-			expect(run.code, run.stderr).toBe(0)
-			expect(JSON.parse(run.stdout)).toMatchObject({ expired: 7, purged: 2, dryRun: true, aborted: false })
-			for (const id of seeded.expired) expect((await store.store.getById(id))?.blacklistedAt).toBeNull()
-			for (const id of seeded.revoked) expect(await store.store.getById(id)).not.toBeNull()
+	it('--dry-run reports what a sweep would do and moves nothing', async () => {
+		const run = await keyward([...args(), '--dry-run', '--retention', '30d', '--json'])
+		expect(run.code, run.stderr).toBe(0)
+		expect(JSON.parse(run.stdout)).toMatchObject({ expired: 7, purged: 2, dryRun: true, aborted: false })
+		for (const id of seeded.expired) expect((await store.store.getById(id))?.blacklistedAt).toBeNull()
+		for (const id of seeded.revoked) expect(await store.store.getById(id)).not.toBeNull()
+	})
+
+	it('moves exactly the expired keys, purges past the retention, and prints one JSON report', async () => {
+		const run = await keyward([...args(), '--retention', '30d', '--batch-size', '3', '--json'])
+		expect(run.code, run.stderr).toBe(0)
+		expect(run.stdout.trim().split('\n')).toHaveLength(1)
+		const report = JSON.parse(run.stdout)
+		expect(report).toMatchObject({ expired: 7, purged: 2, dryRun: false, aborted: false })
+		expect(Object.keys(report).sort()).toEqual([
+			'aborted',
+			'dryRun',
+			'durationMs',
+			'expired',
+			'now',
+			'purged',
+			'scanned',
+		])
+		expect(report.scanned).toBeGreaterThanOrEqual(9)
+		expect(typeof report.durationMs).toBe('number')
+		expect(Number.isNaN(Date.parse(report.now))).toBe(false)
+
+		for (const id of seeded.expired) {
+			expect(await store.store.getById(id)).toMatchObject({ reason: 'expired', blacklistedAt: new Date(report.now) })
+		}
+		for (const id of seeded.active) expect((await store.store.getById(id))?.blacklistedAt).toBeNull()
+		for (const id of seeded.revoked) expect(await store.store.getById(id)).toBeNull()
+	})
+
+	it('prints one summary line without a terminal, and a second sweep finds nothing', async () => {
+		const run = await keyward(args())
+		expect(run.code, run.stderr).toBe(0)
+		expect(run.stdout).toMatch(
+			/^keyward sweep: done expired=0 purged=0 scanned=\d+ duration_ms=\d+ dry_run=false aborted=false now=\S+ store=\S+\n$/,
+		)
+		expect(run.stderr).toBe('')
+	})
+
+	it('--quiet prints nothing on success', async () => {
+		const run = await keyward([...args(), '--quiet'])
+		expect(run).toMatchObject({ code: 0, stdout: '', stderr: '' })
+	})
+
+	it('reads the store and namespace from KEYWARD_STORE and KEYWARD_NAMESPACE', async () => {
+		const late = await seed(store.store, { expired: 2 })
+		const run = await keyward(['sweep', '--json'], {
+			env: { KEYWARD_STORE: store.url, KEYWARD_NAMESPACE: store.namespace },
 		})
-
-		it('moves exactly the expired keys, purges past the retention, and prints one JSON report', async () => {
-			const run = await keyward([...args(), '--retention', '30d', '--batch-size', '3', '--json'])
-			expect(run.code, run.stderr).toBe(0)
-			expect(run.stdout.trim().split('\n')).toHaveLength(1)
-			const report = JSON.parse(run.stdout)
-			expect(report).toMatchObject({ expired: 7, purged: 2, dryRun: false, aborted: false })
-			expect(Object.keys(report).sort()).toEqual([
-				'aborted',
-				'dryRun',
-				'durationMs',
-				'expired',
-				'now',
-				'purged',
-				'scanned',
-			])
-			expect(report.scanned).toBeGreaterThanOrEqual(9)
-			expect(typeof report.durationMs).toBe('number')
-			expect(Number.isNaN(Date.parse(report.now))).toBe(false)
-
-			for (const id of seeded.expired) {
-				expect(await store.store.getById(id)).toMatchObject({ reason: 'expired', blacklistedAt: new Date(report.now) })
-			}
-			for (const id of seeded.active) expect((await store.store.getById(id))?.blacklistedAt).toBeNull()
-			for (const id of seeded.revoked) expect(await store.store.getById(id)).toBeNull()
-		})
-
-		it('prints one summary line without a terminal, and a second sweep finds nothing', async () => {
-			const run = await keyward(args())
-			expect(run.code, run.stderr).toBe(0)
-			expect(run.stdout).toMatch(
-				/^keyward sweep: done expired=0 purged=0 scanned=\d+ duration_ms=\d+ dry_run=false aborted=false now=\S+ store=\S+\n$/,
-			)
-			expect(run.stderr).toBe('')
-		})
-
-		it('--quiet prints nothing on success', async () => {
-			const run = await keyward([...args(), '--quiet'])
-			expect(run).toMatchObject({ code: 0, stdout: '', stderr: '' })
-		})
-
-		it('reads the store and namespace from KEYWARD_STORE and KEYWARD_NAMESPACE', async () => {
-			const late = await seed(store.store, { expired: 2 })
-			const run = await keyward(['sweep', '--json'], {
-				env: { KEYWARD_STORE: store.url, KEYWARD_NAMESPACE: store.namespace },
-			})
-			expect(run.code, run.stderr).toBe(0)
-			expect(JSON.parse(run.stdout)).toMatchObject({ expired: 2 })
-			const keys = createKeyward({ store: store.store })
-			for (const id of late.expired) expect((await keys.get(id))?.reason).toBe('expired')
-		})
-	},
-)
+		expect(run.code, run.stderr).toBe(0)
+		expect(JSON.parse(run.stdout)).toMatchObject({ expired: 2 })
+		const keys = createKeyward({ store: store.store })
+		for (const id of late.expired) expect((await keys.get(id))?.reason).toBe('expired')
+	})
+})
 
 describe('keyward sweep on a store in its own table', () => {
 	it('postgres: --schema and --table (or KEYWARD_SCHEMA and KEYWARD_TABLE) name the store the app configured', async () => {
