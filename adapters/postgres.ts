@@ -405,6 +405,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresKeyStore {
 	}
 
 	const iso = pgInstant
+	/** A query bound: before PostgreSQL's earliest timestamp (4714 BC) nothing can be, so it is -infinity. */
+	const bound = (date: Date) => (date.getTime() < PG_EARLIEST ? '-infinity' : pgInstant(date))
 
 	return {
 		name: 'postgres',
@@ -455,14 +457,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresKeyStore {
 
 		listExpiring: ({ after, until, limit }) =>
 			after === null
-				? rows(sql.expiring, [namespace, iso(until), limit])
-				: rows(sql.expiringAfter, [namespace, iso(until), limit, iso(after)]),
+				? rows(sql.expiring, [namespace, bound(until), limit])
+				: rows(sql.expiringAfter, [namespace, bound(until), limit, bound(after)]),
 
 		async count(query) {
 			const result =
 				'expiredBy' in query
-					? await run(sql.countExpired, [namespace, iso(query.expiredBy)])
-					: await run(sql.countBlacklisted, [namespace, iso(query.blacklistedBefore)])
+					? await run(sql.countExpired, [namespace, bound(query.expiredBy)])
+					: await run(sql.countBlacklisted, [namespace, bound(query.blacklistedBefore)])
 			return Number((result.rows[0] as Row).n)
 		},
 
@@ -503,7 +505,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresKeyStore {
 		},
 
 		async purgeBlacklisted({ before, limit }) {
-			const purged = (await run(sql.purge, [namespace, iso(before), limit])).rowCount ?? 0
+			const purged = (await run(sql.purge, [namespace, bound(before), limit])).rowCount ?? 0
 			return { purged, scanned: purged }
 		},
 
@@ -575,6 +577,9 @@ async function openPool(url: string, timeoutMs: number): Promise<PgPool> {
  * years before 1 as `-000001-…`, which PostgreSQL refuses (`time zone displacement out of range`);
  * it reads `275760-…` and `0002-… BC` (ISO year 0 is 1 BC).
  */
+/** PostgreSQL's earliest timestamp, 4714-11-24 BC, in epoch milliseconds. */
+const PG_EARLIEST = -210_866_803_200_000
+
 function pgInstant(date: Date | null): string | null {
 	if (date === null) return null
 	const text = date.toISOString()

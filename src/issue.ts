@@ -110,6 +110,11 @@ export function resolveExpiry(
 		const ms = parseDuration(options.expiresIn, 'expiresIn')
 		if (ms === 0)
 			throw invalidOption('expiresIn must be longer than 0; use expiresAt: null for a key that never expires')
+		if (now.getTime() + ms > MAX_INSTANT) {
+			throw invalidOption(
+				'expiresIn puts the expiry after the largest instant a Date can hold (+275760-09-13); use expiresAt: null for a key that never expires',
+			)
+		}
 		return new Date(now.getTime() + ms)
 	}
 	if (options.expiresAt === undefined || options.expiresAt === null) return options.expiresAt
@@ -120,6 +125,18 @@ export function resolveExpiry(
 		)
 	}
 	return new Date(expiresAt.getTime())
+}
+
+/** The largest instant a `Date` can hold, in epoch milliseconds (+275760-09-13). @internal */
+export const MAX_INSTANT = 8.64e15
+
+/**
+ * `ms` milliseconds after `from`, or the largest instant a `Date` can hold when that is later
+ * (`new Date()` past it is an Invalid Date, which no store can keep).
+ * @internal
+ */
+export function laterBy(from: Date, ms: number): Date {
+	return new Date(Math.min(from.getTime() + ms, MAX_INSTANT))
 }
 
 /** @internal */

@@ -1,6 +1,6 @@
 import { type Duration, parseDuration } from './duration.js'
 import { KeywardError } from './errors.js'
-import { type IssuedKey, newRecord, resolveExpiry } from './issue.js'
+import { type IssuedKey, laterBy, newRecord, resolveExpiry } from './issue.js'
 import { checkKnown, instant, type KeywardConfig } from './options.js'
 import { isExpiredAt } from './record.js'
 import { checkId, describeId, notFound } from './revoke.js'
@@ -51,15 +51,14 @@ export async function rotate(config: KeywardConfig, id: string, options: RotateO
 	const issued = newRecord(config, now, {
 		ownerId: old.ownerId,
 		name: old.name,
-		expiresAt:
-			explicitExpiry !== undefined ? explicitExpiry : lifetime === null ? null : new Date(now.getTime() + lifetime),
+		expiresAt: explicitExpiry !== undefined ? explicitExpiry : lifetime === null ? null : laterBy(now, lifetime),
 		scopes: [...old.scopes],
 		metadata: structuredClone(old.metadata),
 	})
 	await callStore(store, 'rotate', () => store.insert(issued.record))
 
-	const graceEnd = now.getTime() + grace
-	const expiresAt = old.expiresAt === null || graceEnd < old.expiresAt.getTime() ? new Date(graceEnd) : old.expiresAt
+	const graceEnd = laterBy(now, grace)
+	const expiresAt = old.expiresAt === null || graceEnd.getTime() < old.expiresAt.getTime() ? graceEnd : old.expiresAt
 	const updated = await callStore(store, 'rotate', () => store.update(id, { expiresAt, replacedBy: issued.record.id }))
 	if (updated === null) {
 		// The old key was revoked or swept between the read and the update: do not leave its successor usable.

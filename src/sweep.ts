@@ -88,8 +88,10 @@ export async function runSweep(store: KeyStore, options: SweepOptions, clock: ()
 	checkKnown(options, KNOWN, 'sweep()')
 	const now = instant(options.now, 'now', clock)
 	const batchSize = wholeNumber(options.batchSize ?? 500, 'batchSize', 1, 10_000)
-	const purgeBefore =
-		options.retention === undefined ? null : new Date(now.getTime() - parseDuration(options.retention, 'retention'))
+	const retainedSince =
+		options.retention === undefined ? null : now.getTime() - parseDuration(options.retention, 'retention')
+	// A retention reaching before the earliest instant a Date can hold keeps everything: nothing to purge.
+	const purgeBefore = retainedSince === null || retainedSince < -8.64e15 ? null : new Date(retainedSince)
 	const { signal, onProgress } = options
 	if (signal !== undefined && !(signal instanceof AbortSignal)) {
 		throw invalidOption(`signal must be an AbortSignal (got ${typeOf(signal)})`)

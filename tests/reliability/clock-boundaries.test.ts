@@ -29,7 +29,7 @@ const TARGETS: { kind: Kind; enabled: boolean }[] = [
 
 /** Which case passed on which store, for docs/reliability.md. */
 const outcomes: Record<string, Record<Kind, 'passed' | 'failed'>> = {}
-const TESTS_PER_STORE = 6
+const TESTS_PER_STORE = 7
 
 afterAll(() => {
 	const results = Object.values(outcomes).flatMap((byStore) => Object.values(byStore))
@@ -129,6 +129,29 @@ describe.each(TARGETS)('clock and expiry boundaries › $kind', ({ kind, enabled
 		expect((await keyward.sweep({ now: ms(expiresAt, -1) })).expired).toBe(0)
 		expect((await keyward.sweep({ now: expiresAt })).expired).toBe(1)
 		expect(await keyward.get(record.id)).toMatchObject({ reason: 'expired', blacklistedAt: expiresAt })
+	})
+
+	test('durations past the largest Date: expiresIn is refused; grace periods, lifetimes and retention stop at the edge', async () => {
+		const huge = '100000000d' // 8.64e15 ms: from any instant after 1970, past the largest Date
+		const error = await keyward.issue({ ownerId: 'edge', expiresIn: huge }).catch((e: unknown) => e)
+		expect(isKeywardError(error, 'invalid_option'), String(error)).toBe(true)
+		expect(await keyward.list({ ownerId: 'edge', includeBlacklisted: true })).toEqual([])
+		// A grace period longer than time itself: the old key stops at the largest Date.
+		const forever = await keyward.issue({ ownerId: 'edge' })
+		const successor = await keyward.rotate(forever.record.id, { gracePeriod: huge })
+		expect((await keyward.get(forever.record.id))?.expiresAt?.getTime()).toBe(MAX_DATE.getTime())
+		expect(successor.record.expiresAt).toBeNull()
+		// A lifetime that, counted from a later now, would end past the largest Date ends at it.
+		const longest = await keyward.issue({ ownerId: 'edge', expiresAt: MAX_DATE })
+		now = ms(T, 86_400_000)
+		const next = await keyward.rotate(longest.record.id)
+		expect((await keyward.get(next.record.id))?.expiresAt?.getTime()).toBe(MAX_DATE.getTime())
+		expect((await keyward.verify(next.key)).ok).toBe(true)
+		// A retention reaching before the earliest Date purges nothing, and does not fail.
+		await keyward.revoke(next.record.id)
+		expect(await keyward.sweep({ retention: huge })).toMatchObject({ purged: 0 })
+		expect(await keyward.sweep({ retention: '2500000d' })).toMatchObject({ purged: 0 }) // before 4714 BC: PostgreSQL's earliest
+		expect((await keyward.get(next.record.id))?.reason).toBe('revoked')
 	})
 
 	test('expiresAt null never expires: valid at the largest Date, never swept', async () => {
