@@ -78,6 +78,7 @@ const SCENARIOS: { heading: string; files: string[]; test: string; notes: string
 		notes: [
 			'An `expiresAt` at or before the instant of issue is **refused** with `invalid_option` (so is `expiresIn: 0`); nothing is stored. A key is expired at exactly its `expiresAt` (`now >= expiresAt`) and valid 1 ms before; a sweep at that instant moves it, a sweep 1 ms before does not.',
 			'Found and fixed here: `postgresStore` sent instants as `toISOString()` text, which writes years after 9999 as `+275760-…` and years before 1 as `-000001-…`; PostgreSQL refuses both, so issuing a key expiring at the largest `Date`, or sweeping at such an instant, failed with `store_unavailable`.',
+			"Also found and fixed: a duration that carries an instant past the largest `Date` (`expiresIn`, a rotation grace period, a rotated key's lifetime) made an Invalid Date that reached the store (the memory store kept it; Redis and PostgreSQL failed with `store_unavailable`). `expiresIn` is now refused with `invalid_option`; grace periods and lifetimes stop at the largest `Date`; a sweep `retention` reaching before the earliest instant purges nothing (PostgreSQL failed on bounds before 4714 BC).",
 		],
 	},
 	{
