@@ -72,8 +72,10 @@ async function runSweep(context: CliContext, options: SweepCommandOptions): Prom
 		}
 		stoppedBy = signal
 		controller.abort()
-		if (!options.quiet && !options.json)
+		// Only a person at a terminal needs telling now; a log gets the one summary line, which says it.
+		if (!options.quiet && !options.json && context.stderr.isTTY === true) {
 			context.stderr.write(`\nkeyward sweep: ${signal}, stopping after the current batch\n`)
+		}
 	}
 	const onInt = () => onSignal('SIGINT')
 	const onTerm = () => onSignal('SIGTERM')
@@ -106,7 +108,9 @@ async function runSweep(context: CliContext, options: SweepCommandOptions): Prom
 			const where = `${target.redacted}${options.namespace === undefined ? '' : ` (namespace ${options.namespace})`}`
 			if (options.json) writeJson(context.stdout, { ...report, now: report.now.toISOString() })
 			else if (!options.quiet) {
-				context.stdout.write(context.stdout.isTTY === true ? summary(report, where, options) : logLine(report, where))
+				context.stdout.write(
+					context.stdout.isTTY === true ? summary(report, where, options) : logLine(report, where, stoppedBy),
+				)
 			}
 		})
 	} finally {
@@ -117,7 +121,7 @@ async function runSweep(context: CliContext, options: SweepCommandOptions): Prom
 }
 
 /** One line for a log file: `keyward sweep: expired=12 purged=3 …`. */
-function logLine(report: SweepReport, where: string): string {
+function logLine(report: SweepReport, where: string, signal: StopSignal | undefined): string {
 	const fields = [
 		`expired=${report.expired}`,
 		`purged=${report.purged}`,
@@ -127,6 +131,7 @@ function logLine(report: SweepReport, where: string): string {
 		`aborted=${report.aborted}`,
 		`now=${report.now.toISOString()}`,
 		`store=${where.replaceAll(' ', '_')}`,
+		...(signal === undefined ? [] : [`signal=${signal}`]),
 	]
 	return `keyward sweep: ${report.aborted ? 'interrupted' : 'done'} ${fields.join(' ')}\n`
 }
