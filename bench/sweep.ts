@@ -478,8 +478,8 @@ function section(points: readonly Point[], plan: Plan, kinds: readonly StoreKind
 			'skipped when reached, and the heap is rebuilt once dead entries outnumber live ones), and declares `expiryIndex: true`.',
 		'',
 		'**Where the time goes** (`node --cpu-prof`, and `INFO commandstats` on a private redis-server). On Redis a batch of ' +
-			'500 is one `ZRANGEBYSCORE … LIMIT`, one `MGET`, and one compare-and-set script; the script and the JSON ' +
-			'(de)serialisation in Node take nearly all of it, and both grow with the batch, not with the total. ' +
+			'500 is one `ZRANGEBYSCORE … LIMIT`, one `MGET`, and one compare-and-set script; the script (on the server) and JSON ' +
+			'(de)serialisation of the records (in Node) take most of it, and both grow with the batch, not with the total. ' +
 			'`ZRANGEBYSCORE` grows with log(total) but runs about twenty times per sweep, a few milliseconds in all. On PostgreSQL ' +
 			'each batch is one `UPDATE … WHERE ctid = ANY(ARRAY(SELECT … ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED))` ' +
 			'on the partial expiry index, which reads only the rows it moves. The spread between single sweeps (last column) is ' +
