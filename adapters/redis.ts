@@ -180,13 +180,12 @@ export function redisStore(options: RedisStoreOptions): RedisKeyStore {
 			options.url !== undefined
 				? new KeyvRedis(
 						{ url: options.url, disableOfflineQueue: true, socket: { connectTimeout: timeoutMs } },
-						{ namespace, throwOnErrors: true, throwOnConnectError: true, connectionTimeout: timeoutMs },
+						{ namespace, throwOnErrors: true, throwOnConnectError: true },
 					)
 				: new KeyvRedis(options.client as RedisClientType, {
 						namespace,
 						throwOnErrors: true,
 						throwOnConnectError: true,
-						connectionTimeout: timeoutMs,
 					})
 		keyv = new Keyv({ store: adapter, namespace, useKeyPrefix: false, throwOnErrors: true })
 		owned = options.url !== undefined
