@@ -189,7 +189,7 @@ describe.each(TARGETS)('secrets at rest and in logs › $kind', ({ kind, enabled
 				kind,
 				kind === 'postgres' ? 'postgres://root@127.0.0.1:1/test' : 'redis://127.0.0.1:1',
 				namespace,
-				'500ms',
+				'200ms',
 			)
 			const figures: Record<string, unknown> = { result: 'failed' }
 			results[kind] = figures
