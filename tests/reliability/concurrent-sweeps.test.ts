@@ -90,13 +90,13 @@ describe.each(TARGETS)('concurrent sweeps across processes › $kind', ({ kind, 
 				? redisStore({ url, namespace })
 				: postgresStore({ url, namespace, table: TABLE, timeout: '10s' })
 		await store.count({ expiredBy: new Date(0) }) // connected (and, for PostgreSQL, the table exists)
-	})
+	}, 30_000)
 	afterAll(async () => {
 		if (!url) return
 		await store.close()
 		if (kind === 'redis') await wipeRedisNamespace(url, namespace)
 		else await deletePostgresNamespace(url, TABLE, namespace)
-	})
+	}, 60_000)
 
 	it.skipIf(!url)(
 		'4 sweeping processes blacklist each of 10,000 expiring keys exactly once while valid keys keep answering 200',

@@ -194,7 +194,7 @@ describe('hostile input at volume', () => {
 		validKey = valid.key
 		known.set(valid.key, 'valid').set(expired.key, 'expired_key').set(revoked.key, 'revoked_key')
 		arbs = generators([...known.keys()])
-	})
+	}, 30_000)
 
 	afterAll(() => {
 		const total = counts.inProcess + Object.values(counts.http).reduce((a, b) => a + b, 0)
@@ -314,11 +314,11 @@ describe('hostile input at volume', () => {
 		const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
 		beforeAll(async () => {
 			app = await startApp(framework, keyward)
-		})
+		}, 30_000)
 		afterAll(async () => {
 			agent.destroy()
 			await app?.close()
-		})
+		}, 30_000)
 
 		/** Sends one request on the keep-alive connection; answers status, body and the store reads it caused. */
 		function send(headers: Record<string, string | string[]>, fresh = false) {
@@ -431,5 +431,5 @@ describe('hostile input at volume', () => {
 		const total = counts.inProcess + Object.values(counts.http).reduce((a, b) => a + b, 0)
 		expect(total).toBeGreaterThanOrEqual(100_000)
 		expect(counts.malformedStoreReads).toBe(0)
-	})
+	}, 5_000)
 })

@@ -77,10 +77,10 @@ describe.each(TARGETS)('killed mid-sweep › $kind', ({ kind, url }) => {
 
 	beforeAll(async () => {
 		if (url) await storeFor(-1).count({ expiredBy: new Date(0) }) // connected; for PostgreSQL, the table exists
-	})
+	}, 30_000)
 	afterAll(async () => {
 		for (const round of [...stores.keys()]) await dispose(round)
-	})
+	}, 30_000)
 
 	/** Inserts a round of records expired at `now`, plus a few that expire after every round's `now`, and answers their ids. */
 	async function seedRound(round: number, now: number): Promise<{ expired: Set<string>; alive: Set<string> }> {

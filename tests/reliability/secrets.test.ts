@@ -53,7 +53,7 @@ afterAll(async () => {
 		result: enabled.every((kind) => results[kind]?.result === 'passed') ? 'passed' : 'failed',
 		figures: { stores: enabled, perStore: results },
 	})
-})
+}, 30_000)
 
 /** A store of the given kind on `url`, with a dump of everything it wrote there. */
 function open(kind: Kind, url: string, namespace: string, timeout: Duration = '2s') {

@@ -158,7 +158,7 @@ describe('store outage under load', () => {
 	const cleanup: (() => Promise<void>)[] = []
 	afterAll(async () => {
 		for (const step of cleanup.reverse()) await step().catch(() => undefined)
-	})
+	}, 30_000)
 
 	it.skipIf(!redisUrl)(
 		'Redis stopped (SHUTDOWN SAVE, SIGTERM) and frozen (SIGSTOP) mid-load, then back: 503 or a correct answer, then recovery',
