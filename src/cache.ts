@@ -15,7 +15,8 @@ import type { KeyStore } from './store.js'
  * - `revoke()`, `rotate()` and `sweep()` on the same keyward instance delete the records they change
  *   (a purge, or a store failure, clears the whole cache). Changes made by other processes reach
  *   this one only when the entry expires: a cache's TTL is how late a revocation elsewhere may take effect.
- * - Records handed to `set()` are deeply frozen; keep them as they are (no copy needed).
+ * - Records handed to `set()` are deeply frozen; keep them as they are, and answer that very object
+ *   from `get()` (keyward recognises its records: a copy, or a record whose dates were changed, is read again from the store).
  *
  * Every method is synchronous: the cache is read on every request, and an in-process cache needs no I/O.
  *
@@ -94,13 +95,29 @@ export function dropAll(binding: CacheBinding): void {
 	binding.cache.clear()
 }
 
+/** The instants of each cached record as they were when it was cached (a `Date` cannot be frozen). */
+const instants = new WeakMap<KeyRecord, string>()
+const stamp = (record: KeyRecord) =>
+	`${record.expiresAt?.getTime() ?? ''}/${record.blacklistedAt?.getTime() ?? ''}/${record.reason ?? ''}`
+
 /**
- * Freezes a record deeply (scopes, metadata) before it is cached and shared between requests.
+ * Freezes a record deeply (scopes, metadata) before it is cached and shared between requests, and
+ * notes its instants: `Object.freeze` cannot stop `expiresAt.setTime()`, so {@link isIntact} checks them.
  * @internal
  */
 export function freezeRecord(record: KeyRecord): KeyRecord {
 	deepFreeze(record)
+	instants.set(record, stamp(record))
 	return record
+}
+
+/**
+ * Whether a cached record still has the instants it was cached with. A caller that changed a shared
+ * record's `expiresAt` (with `setTime`) must not extend the key's life: such a record is read again.
+ * @internal
+ */
+export function isIntact(record: KeyRecord): boolean {
+	return instants.get(record) === stamp(record)
 }
 
 function deepFreeze(value: unknown): void {

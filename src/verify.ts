@@ -1,4 +1,4 @@
-import { dropAll, freezeRecord } from './cache.js'
+import { dropAll, freezeRecord, isIntact } from './cache.js'
 import { hashKey } from './crypto.js'
 import { parseKey } from './key-format.js'
 import { checkKnown, instant, type KeywardConfig } from './options.js'
@@ -44,7 +44,10 @@ export async function verify(config: KeywardConfig, input: unknown, options?: Ve
 		return record === null ? UNKNOWN : classify(record, now)
 	}
 	const cached = binding.cache.get(hash)
-	if (cached !== undefined) return classify(cached, now) // judged against the clock on every call
+	if (cached !== undefined) {
+		if (isIntact(cached)) return classify(cached, now) // judged against the clock on every call
+		binding.cache.delete(hash) // someone changed a shared record's dates: read the store again
+	}
 	const epoch = binding.state.epoch
 	let record: KeyRecord | null
 	try {

@@ -211,6 +211,22 @@ describe('cache › bounds', () => {
 	})
 })
 
+describe('cache › a changed record is not trusted', () => {
+	it("cache › moving a cached record's expiresAt with setTime does not extend the key: it is read again", async () => {
+		const { clock, counted, keyward } = setup()
+		const { key } = await keyward.issue({ ownerId: 'u1', expiresIn: '30m' })
+		const result = await keyward.verify(key)
+		if (!result.ok) throw new Error('expected a valid key')
+		;(result.record.expiresAt as Date).setTime(at(365 * DAY).getTime()) // a Date cannot be frozen
+		counted.reset()
+		clock.set(30 * MINUTE)
+		expect(await keyward.verify(key)).toMatchObject({ ok: false, code: 'expired_key', expiredAt: at(30 * MINUTE) })
+		expect(counted.count('getByHash')).toBe(1) // the changed entry was dropped and the store read
+		expect(code(await keyward.verify(key))).toBe('expired_key')
+		expect(counted.count('getByHash')).toBe(1) // the fresh record is cached again
+	})
+})
+
 describe('cache › store failures fail closed', () => {
 	/** A memory store that fails every call while `down` is set: the fault a network store has. */
 	function flakyStore() {
