@@ -32,9 +32,9 @@ export interface HttpBenchOptions {
 /** The full run. */
 export const HTTP_FULL: HttpBenchOptions = {
 	frameworks: ['express', 'fastify', 'koa'],
-	keys: 10_000,
+	keys: 2000,
 	warmupMs: 2000,
-	runMs: 3000,
+	runMs: 2000,
 	rounds: 5,
 	connections: 32,
 }

@@ -22,7 +22,7 @@ export interface IssueBenchOptions {
 /** The full run. */
 export const ISSUE_FULL: IssueBenchOptions = {
 	stores: ['memory', 'keyv', 'redis', 'postgres'],
-	keys: 2000,
+	keys: 1000,
 	rounds: 3,
 	heapKeys: 1_000_000,
 }

@@ -40,8 +40,8 @@ export interface VerifyBenchOptions {
 export const VERIFY_FULL: VerifyBenchOptions = {
 	stores: ['memory', 'keyv', 'redis', 'postgres'],
 	keys: 5000,
-	warmupMs: 300,
-	runMs: 1000,
+	warmupMs: 200,
+	runMs: 500,
 	rounds: 3,
 	countSamples: 1000,
 	cached: true,
