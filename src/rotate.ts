@@ -59,12 +59,22 @@ export async function rotate(config: KeywardConfig, id: string, options: RotateO
 
 	const graceEnd = laterBy(now, grace)
 	const expiresAt = old.expiresAt === null || graceEnd.getTime() < old.expiresAt.getTime() ? graceEnd : old.expiresAt
-	const updated = await callStore(store, 'rotate', () => store.update(id, { expiresAt, replacedBy: issued.record.id }))
-	if (updated === null) {
-		// The old key was revoked or swept between the read and the update: do not leave its successor usable.
-		await callStore(store, 'rotate', () =>
+	// The successor's plaintext is returned only if the old key now points to it; otherwise the successor
+	// is revoked, so no usable key exists that nobody was given.
+	const abort = () =>
+		callStore(store, 'rotate', () =>
 			store.blacklist(issued.record.id, { reason: 'revoked', at: now, note: `rotation of ${id} aborted` }),
 		)
+	let updated: Awaited<ReturnType<typeof store.update>>
+	try {
+		updated = await callStore(store, 'rotate', () => store.update(id, { expiresAt, replacedBy: issued.record.id }))
+	} catch (error) {
+		await abort().catch(() => undefined) // best effort: the store may still be failing
+		throw error
+	}
+	if (updated === null) {
+		// The old key was revoked or swept between the read and the update: do not leave its successor usable.
+		await abort()
 		throw notActive(id, 'revoked or expired')
 	}
 	return issued
