@@ -328,55 +328,46 @@ const median = (values: readonly number[]): number => {
 	return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
+/**
+ * Measures one kind of store: one store per total, all filled first, then the sweeps interleaved
+ * (10k, 100k, 1M, 10k, 100k, 1M, …), so a busy moment of the machine hits every size alike and the
+ * ratio between sizes stays meaningful.
+ */
 async function measureStore(kind: StoreKind, totals: readonly number[], plan: Plan, context: BenchContext) {
-	const subject = await openSubject(kind, context)
-	const points: Point[] = []
+	const subjects: { total: number; subject: Subject; samples: number[]; scans: number[]; moved: number[] }[] = []
 	try {
-		let future = 0 // keys that expire after NOW
 		for (const total of totals) {
 			const loadStarted = performance.now()
-			const wanted = total - EXPIRED
-			if (wanted > future) {
-				await subject.addFuture(wanted - future, FUTURE_FROM + future, `f${future}`)
-				future = wanted
-			}
+			const subject = await openSubject(kind, context)
+			subjects.push({ total, subject, samples: [], scans: [], moved: [] })
+			await subject.addFuture(total - EXPIRED, FUTURE_FROM, 'f')
 			await subject.settle()
 			context.log(
-				`sweep: ${LABELS[kind]} holds ${(total / 1000).toLocaleString('en')}k keys (loaded in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s)`,
+				`sweep: ${LABELS[kind]} holds ${total.toLocaleString('en')} keys (loaded in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s)`,
 			)
-			const samples: number[] = []
-			const scans: number[] = []
-			const moved: number[] = []
-			const first = total === totals[0]
-			const warmUp = kind !== 'keyv' || (first && !context.quick)
-			// A keyv sweep of 100k keys takes minutes (no index): one at that point, to show the slope.
-			const runs = kind === 'keyv' && !first ? 1 : plan.runs[kind]
-			for (let run = warmUp ? 0 : 1; run <= runs; run++) {
-				await subject.seedExpired()
-				await subject.settle()
-				const report = await sweep(subject.store, { now: NOW })
-				if (run > 0) {
-					// run 0 warms up
-					samples.push(report.durationMs / 1000)
-					scans.push(report.scanned)
-					moved.push(report.expired)
-				}
+		}
+		for (let run = 0; run <= plan.runs[kind]; run++) {
+			for (const point of subjects) {
+				const first = point.total === totals[0]
+				// keyv has no index: a sweep of 100k keys takes minutes, so one sweep there (no warm-up) shows the slope.
+				if (kind === 'keyv' && (first ? run === 0 && context.quick : run !== 1)) continue
+				await point.subject.seedExpired()
+				await point.subject.settle()
+				const report = await sweep(point.subject.store, { now: NOW })
+				if (run === 0) continue // warm-up
+				point.samples.push(report.durationMs / 1000)
+				point.scans.push(report.scanned)
+				point.moved.push(report.expired)
 			}
-			const seconds = median(samples)
-			points.push({
-				kind,
-				total,
-				seconds,
-				samples,
-				expired: Math.min(...moved),
-				scanned: median(scans),
-			})
-			context.log(`sweep: ${LABELS[kind]} at ${total.toLocaleString('en')} keys: ${seconds.toFixed(3)} s (median)`)
 		}
 	} finally {
-		await subject.drop()
+		for (const { subject } of subjects) await subject.drop()
 	}
-	return points
+	return subjects.map(({ total, samples, scans, moved }): Point => {
+		const seconds = median(samples)
+		context.log(`sweep: ${LABELS[kind]} at ${total.toLocaleString('en')} keys: ${seconds.toFixed(3)} s (median)`)
+		return { kind, total, seconds, samples, expired: Math.min(...moved), scanned: median(scans) }
+	})
 }
 
 const fmtTotal = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`)
@@ -465,8 +456,10 @@ function section(points: readonly Point[], plan: Plan, kinds: readonly StoreKind
 		`Each point is a store holding the given total of keys, of which exactly ${EXPIRED.toLocaleString('en')} are expired; ` +
 			'the rest expire in 30 days. `sweep(store, { now })` (default batch size, 500) moves the expired ones; the time is ' +
 			"the sweep's own `durationMs`. " +
+			'Each size is its own store (a fresh namespace or table), all filled before the first sweep; the sweeps then take ' +
+			'turns between the sizes, so a busy moment of the machine slows every size alike. ' +
 			`Per point: one warm-up sweep, then the median of ${plan.runs.redis} sweeps ` +
-			`(keyv: ${plan.runs.keyv} with a warm-up at its first point, then a single sweep: one takes minutes at 100k). ` +
+			`(keyv: ${plan.runs.keyv} at its smallest total after a warm-up, then a single sweep at 100k, which takes minutes). ` +
 			`Between sweeps (not timed) the same ${EXPIRED.toLocaleString('en')} expired keys are put back in the active set, so the ` +
 			'total stays fixed: memory and keyv purge and insert them again, Redis rewrites them in bulk, PostgreSQL runs one ' +
 			'`UPDATE` and then `VACUUM (ANALYZE)`, as autovacuum would. ' +
