@@ -189,6 +189,12 @@ function render(): { markdown: string; ok: boolean } {
 		}
 		for (const note of scenario.notes) out.push(note, '')
 	}
+	out.push(
+		'',
+		'## Also in the suite',
+		'',
+		'`tests/reliability/rotate-failure.test.ts`: a store that fails between the two writes of `rotate()` (on memory, Redis and PostgreSQL, the failure injected into `update`) makes it reject with `store_unavailable`, leave the old key as it was, and revoke the successor it had inserted, so no usable key exists that nobody was given. Before the fix the successor stayed active.',
+	)
 	return {
 		markdown: `${out
 			.join('\n')
