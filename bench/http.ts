@@ -34,8 +34,8 @@ export const HTTP_FULL: HttpBenchOptions = {
 	frameworks: ['express', 'fastify', 'koa'],
 	keys: 2000,
 	warmupMs: 2000,
-	runMs: 2000,
-	rounds: 5,
+	runMs: 1500,
+	rounds: 7,
 	connections: 32,
 }
 
