@@ -84,6 +84,8 @@ interface Point {
 	readonly expired: number
 	/** Records the store examined in the median sweep. */
 	readonly scanned: number
+	/** PostgreSQL: buffers one batch of 500 touches (EXPLAIN ANALYZE, BUFFERS), in all and in the expiry index scan. */
+	readonly buffers?: { readonly batch: number; readonly indexScan: number }
 }
 
 /** A deterministic generator of records (mulberry32): the same keys in every run. */
@@ -140,6 +142,8 @@ interface Subject {
 	settle(): Promise<void>
 	/** Drops everything the benchmark created. */
 	drop(): Promise<void>
+	/** PostgreSQL only: the buffers one sweep batch touches, from a rolled-back `EXPLAIN (ANALYZE, BUFFERS)`. */
+	explainBatch?(): Promise<{ batch: number; indexScan: number }>
 }
 
 /** Inserts through `store.insert`, `concurrency` at a time. */
@@ -247,12 +251,48 @@ async function openSubject(kind: StoreKind, context: BenchContext): Promise<Subj
 		async settle() {
 			await pool.query(`VACUUM (ANALYZE) ${T}`)
 		},
+		async explainBatch() {
+			// The statement postgresStore's moveExpired sends (adapters/postgres.ts), with a short RETURNING.
+			const client = await pool.connect()
+			try {
+				await client.query('BEGIN')
+				const { rows } = await client.query(
+					`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
+					UPDATE ${T} SET blacklisted_at = $2::timestamptz, reason = 'expired', note = NULL
+					WHERE ctid = ANY(ARRAY(
+						SELECT ctid FROM ${T}
+						WHERE namespace = $1 AND blacklisted_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $2::timestamptz
+						ORDER BY expires_at LIMIT $3
+						FOR UPDATE SKIP LOCKED
+					))
+					RETURNING id`,
+					['bench', NOW.toISOString(), 500],
+				)
+				const plan = (rows[0] as { 'QUERY PLAN': [{ Plan: PlanNode }] })['QUERY PLAN'][0].Plan
+				const blocks = (node: PlanNode) => (node['Shared Hit Blocks'] ?? 0) + (node['Shared Read Blocks'] ?? 0)
+				const find = (node: PlanNode): PlanNode | undefined =>
+					node['Node Type'] === 'Index Scan' ? node : (node.Plans ?? []).map(find).find(Boolean)
+				const scan = find(plan)
+				return { batch: blocks(plan), indexScan: scan === undefined ? Number.NaN : blocks(scan) }
+			} finally {
+				await client.query('ROLLBACK')
+				client.release()
+			}
+		},
 		async drop() {
 			await store.close()
 			await pool.query(`DROP TABLE IF EXISTS ${T}`)
 			await pool.end()
 		},
 	}
+}
+
+/** A node of PostgreSQL's JSON plan. */
+interface PlanNode {
+	readonly 'Node Type': string
+	readonly 'Shared Hit Blocks'?: number
+	readonly 'Shared Read Blocks'?: number
+	readonly Plans?: readonly PlanNode[]
 }
 
 const redisClient = (url: string) => createClient({ url })
@@ -334,7 +374,14 @@ const median = (values: readonly number[]): number => {
  * ratio between sizes stays meaningful.
  */
 async function measureStore(kind: StoreKind, totals: readonly number[], plan: Plan, context: BenchContext) {
-	const subjects: { total: number; subject: Subject; samples: number[]; scans: number[]; moved: number[] }[] = []
+	const subjects: {
+		total: number
+		subject: Subject
+		samples: number[]
+		scans: number[]
+		moved: number[]
+		buffers?: { batch: number; indexScan: number }
+	}[] = []
 	try {
 		for (const total of totals) {
 			const loadStarted = performance.now()
@@ -353,6 +400,10 @@ async function measureStore(kind: StoreKind, totals: readonly number[], plan: Pl
 				if (kind === 'keyv' && (first ? run === 0 && context.quick : run !== 1)) continue
 				await point.subject.seedExpired()
 				await point.subject.settle()
+				if (run === 0 && point.subject.explainBatch !== undefined) {
+					await point.subject.explainBatch() // warms the buffers; rolled back
+					point.buffers = await point.subject.explainBatch()
+				}
 				const report = await sweep(point.subject.store, { now: NOW })
 				if (run === 0) continue // warm-up
 				point.samples.push(report.durationMs / 1000)
@@ -363,10 +414,18 @@ async function measureStore(kind: StoreKind, totals: readonly number[], plan: Pl
 	} finally {
 		for (const { subject } of subjects) await subject.drop()
 	}
-	return subjects.map(({ total, samples, scans, moved }): Point => {
+	return subjects.map(({ total, samples, scans, moved, buffers }): Point => {
 		const seconds = median(samples)
 		context.log(`sweep: ${LABELS[kind]} at ${total.toLocaleString('en')} keys: ${seconds.toFixed(3)} s (median)`)
-		return { kind, total, seconds, samples, expired: Math.min(...moved), scanned: median(scans) }
+		return {
+			kind,
+			total,
+			seconds,
+			samples,
+			expired: Math.min(...moved),
+			scanned: median(scans),
+			...(buffers !== undefined && { buffers }),
+		}
 	})
 }
 
@@ -433,6 +492,26 @@ export function sweepChart(points: readonly Point[], kinds: readonly StoreKind[]
 	return `${parts.join('\n')}\n`
 }
 
+/** A table of the buffers one PostgreSQL batch touches at each size: a count that machine noise does not move. */
+function pgBuffers(points: readonly Point[]): string[] {
+	const rows = points.filter((p) => p.kind === 'postgres' && p.buffers !== undefined)
+	if (rows.length === 0) return []
+	return [
+		'PostgreSQL work per batch, counted rather than timed: the buffers one batch of 500 touches ' +
+			"(`EXPLAIN (ANALYZE, BUFFERS)` of the store's `moveExpired` statement, rolled back), and how many of them the " +
+			'expiry-index scan that picks the rows reads. The rest is the update itself: a new row version and its entries ' +
+			'in the other indexes, for each of the 500 rows.',
+		'',
+		'| total keys | buffers per batch | expiry-index scan |',
+		'| ---: | ---: | ---: |',
+		...rows.map(
+			(p) =>
+				`| ${p.total.toLocaleString('en')} | ${p.buffers?.batch.toLocaleString('en')} | ${p.buffers?.indexScan.toLocaleString('en')} |`,
+		),
+		'',
+	]
+}
+
 function section(points: readonly Point[], plan: Plan, kinds: readonly StoreKind[], quick: boolean): BenchSection {
 	const rows = points.map((p) => {
 		const base = points.find((q) => q.kind === p.kind && q.total === plan.totals[p.kind][0])
@@ -477,6 +556,7 @@ function section(points: readonly Point[], plan: Plan, kinds: readonly StoreKind
 		'',
 		'![Sweep time against total keys](benchmarks-sweep.svg)',
 		'',
+		...pgBuffers(points),
 		'**Reading it.** `scanned` is how many records the store examined. With an expiry index (memory, Redis, PostgreSQL) it equals the ' +
 			'keys swept, whatever the total, so the time stays flat as the store grows. `keyvStore` has no index: every batch iterates ' +
 			'over every entry, so its cost grows with the total (it is the store to leave behind for a fleet; see docs/stores.md).',
