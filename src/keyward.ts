@@ -1,7 +1,7 @@
 import { invalidatingStore } from './cache.js'
 import { type Duration, parseDuration, typeOf } from './duration.js'
 import { invalidOption } from './errors.js'
-import { checkOwnerId, type IssuedKey, type IssueOptions, issue } from './issue.js'
+import { checkOwnerId, type IssuedKey, type IssueOptions, issue, laterBy } from './issue.js'
 import { checkKnown, instant, type KeywardConfig, type KeywardOptions, resolveOptions, wholeNumber } from './options.js'
 import type { BlacklistedKeyRecord, KeyRecord } from './record.js'
 import { checkId, type RevokeOptions, revoke } from './revoke.js'
@@ -153,7 +153,7 @@ export function createKeyward(options?: KeywardOptions): Keyward {
 			const now = instant(options.now, 'now', config.clock)
 			const within = parseDuration(options.within, 'within')
 			const limit = wholeNumber(options.limit ?? 1000, 'limit', 1)
-			const until = new Date(now.getTime() + within)
+			const until = laterBy(now, within) // a window past the largest Date ends there, not at an Invalid Date
 			return callStore(store, 'expiring', () => store.listExpiring({ after: now, until, limit }))
 		},
 	})

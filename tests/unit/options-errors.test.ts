@@ -108,6 +108,13 @@ describe('createKeyward › options', () => {
 		expect((await good.get(record.id))?.blacklistedAt).toBeNull()
 	})
 
+	it('expiring › a window reaching past the largest Date ends there and still lists far-future keys', async () => {
+		const keyward = createKeyward({ clock: () => at(0) })
+		const far = await keyward.issue({ ownerId: 'u1', expiresAt: new Date(8.64e15) }) // the largest Date
+		const listed = await keyward.expiring({ within: '100000000d' })
+		expect(listed.map((record) => record.id)).toEqual([far.record.id])
+	})
+
 	it('createKeyward › the instance is frozen', () => {
 		const keyward = createKeyward()
 		expect(Object.isFrozen(keyward)).toBe(true)
