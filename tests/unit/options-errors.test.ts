@@ -108,10 +108,22 @@ describe('createKeyward › options', () => {
 		expect((await good.get(record.id))?.blacklistedAt).toBeNull()
 	})
 
-	it('expiring › a window reaching past the largest Date ends there and still lists far-future keys', async () => {
-		const keyward = createKeyward({ clock: () => at(0) })
+	it('expiring › a window reaching past the largest Date ends there (the store never gets an Invalid Date)', async () => {
+		const inner = memoryStore()
+		const untils: Date[] = []
+		const store: KeyStore = {
+			...inner,
+			name: inner.name,
+			capabilities: inner.capabilities,
+			listExpiring: (query) => {
+				untils.push(query.until)
+				return inner.listExpiring(query)
+			},
+		}
+		const keyward = createKeyward({ store, clock: () => at(0) })
 		const far = await keyward.issue({ ownerId: 'u1', expiresAt: new Date(8.64e15) }) // the largest Date
 		const listed = await keyward.expiring({ within: '100000000d' })
+		expect(untils.map((until) => until.getTime())).toEqual([8.64e15])
 		expect(listed.map((record) => record.id)).toEqual([far.record.id])
 	})
 
