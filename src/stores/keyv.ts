@@ -41,6 +41,9 @@ interface Entry {
 
 const KNOWN = { namespace: true } satisfies Record<keyof KeyvStoreOptions, true>
 
+/** The most hashes a sweep batch keeps from its scan for the next batches (about 0.5 MB). */
+const CARRY_MAX = 10_000
+
 /** One write lock per Keyv, shared by every keyvStore over it in this process. */
 const locks = new WeakMap<object, { tail: Promise<unknown> }>()
 
@@ -137,6 +140,55 @@ export function keyvStore(keyv: KeyvLike, options: KeyvStoreOptions = {}): KeySt
 		check()
 	}
 
+	/**
+	 * One batch of a sweep over a store without an index: up to `limit` records that match at `at`
+	 * get `apply`. A full scan finds every match but a batch takes only `limit`, so the scan keeps the
+	 * hashes beyond it (up to {@link CARRY_MAX}) for the next batches, which use them before scanning
+	 * again: sweeping n keys costs about two scans instead of one per batch. Every hash is read again
+	 * and matched before it is used, and a batch that ends short has scanned everything.
+	 */
+	const batches = <T>(
+		matches: (data: KeyRecordJSON, at: number) => boolean,
+		apply: (data: KeyRecordJSON, at: number) => Promise<T>,
+	) => {
+		let carry: string[] = []
+		return async (at: number, limit: number): Promise<{ done: T[]; scanned: number }> => {
+			const done: T[] = []
+			let scanned = 0
+			const attempt = async (hash: string) => {
+				const data = await readData(hash) // re-read: the scan's copy may be older than the entry
+				if (data !== null && matches(data, at)) done.push(await apply(data, at))
+			}
+			for (const hash of carry.splice(0, limit)) {
+				scanned++
+				await attempt(hash)
+			}
+			if (done.length < limit) {
+				const found: string[] = []
+				for await (const seen of all()) {
+					scanned++
+					if (!matches(seen, at)) continue
+					if (done.length < limit) await attempt(seen.hash)
+					else if (found.length < CARRY_MAX) found.push(seen.hash)
+					else break
+				}
+				carry = found
+			}
+			return { done, scanned }
+		}
+	}
+	const expiredBatch = batches(
+		(data, at) => data.blacklistedAt === null && data.expiresAt !== null && data.expiresAt <= at,
+		(data, at) => write({ ...data, blacklistedAt: at, reason: 'expired', note: null }),
+	)
+	const purgeBatch = batches(
+		(data, before) => data.blacklistedAt !== null && data.blacklistedAt < before,
+		async (data) => {
+			await keyv.delete(hashKey(data.hash))
+			await keyv.delete(idKey(data.id))
+		},
+	)
+
 	return {
 		name: 'keyv',
 		capabilities: { expiryIndex: false, atomicMove: false },
@@ -220,34 +272,14 @@ export function keyvStore(keyv: KeyvLike, options: KeyvStoreOptions = {}): KeySt
 
 		moveExpired: ({ now, limit }) =>
 			exclusive(async () => {
-				const at = now.getTime()
-				const moved: KeyRecord[] = []
-				let scanned = 0
-				for await (const seen of all()) {
-					if (moved.length >= limit) break
-					scanned++
-					if (seen.blacklistedAt !== null || seen.expiresAt === null || seen.expiresAt > at) continue
-					const data = await readData(seen.hash) // re-read: the iterator's copy may be older than the entry
-					if (data === null || data.blacklistedAt !== null || data.expiresAt === null || data.expiresAt > at) continue
-					moved.push(await write({ ...data, blacklistedAt: at, reason: 'expired', note: null }))
-				}
+				const { done: moved, scanned } = await expiredBatch(now.getTime(), limit)
 				return { moved, scanned }
 			}),
 
 		purgeBlacklisted: ({ before, limit }) =>
 			exclusive(async () => {
-				const at = before.getTime()
-				let purged = 0
-				let scanned = 0
-				for await (const data of all()) {
-					if (purged >= limit) break
-					scanned++
-					if (data.blacklistedAt === null || data.blacklistedAt >= at) continue
-					await keyv.delete(hashKey(data.hash))
-					await keyv.delete(idKey(data.id))
-					purged++
-				}
-				return { purged, scanned }
+				const { done, scanned } = await purgeBatch(before.getTime(), limit)
+				return { purged: done.length, scanned }
 			}),
 	}
 }

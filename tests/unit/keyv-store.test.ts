@@ -1,5 +1,6 @@
 import Keyv from 'keyv'
-import { createKeyward, type IssuedKey, isKeywardError, type KeyvLike, keyvStore } from 'keyward'
+import { createKeyward, type IssuedKey, isKeywardError, type KeyvLike, keyvStore, sweep } from 'keyward'
+import { testRecord } from 'keyward/testing'
 import { describe, expect, it } from 'vitest'
 import { at, DAY, HOUR, keywardError, manualClock } from './support.js'
 
@@ -231,5 +232,38 @@ describe('keyvStore › behaviour over keyv', () => {
 		expect(await keyward.verify(key)).toMatchObject({ code: 'expired_key', expiredAt: at(HOUR) })
 		expect(await keyward.sweep({ now: at(3 * DAY), retention: '1d' })).toMatchObject({ purged: 1 })
 		expect(await keyward.verify(key)).toEqual({ ok: false, code: 'unknown_key' })
+	})
+
+	it('keyvStore › a sweep scans the store about twice, not once per batch', async () => {
+		const store = keyvStore(new Keyv())
+		for (let i = 0; i < 3000; i++) await store.insert(testRecord({ expiresAt: at(i < 1000 ? i : 10 * DAY) }))
+		const report = await sweep(store, { now: at(DAY), batchSize: 100 })
+		expect(report.expired).toBe(1000)
+		// One scan that moves 100 and keeps the other 900 hashes, 900 re-reads, one last scan that finds nothing.
+		expect(report.scanned).toBeLessThanOrEqual(2 * 3000 + 1000)
+		expect(await store.count({ expiredBy: at(DAY) })).toBe(0)
+	})
+
+	it('keyvStore › hashes kept between batches are read again: one revoked meanwhile is not moved, and none is lost', async () => {
+		const store = keyvStore(new Keyv())
+		const records = Array.from({ length: 300 }, (_, i) => testRecord({ expiresAt: at(i) }))
+		for (const record of records) await store.insert(record)
+		const first = await store.moveExpired({ now: at(DAY), limit: 100 })
+		const movedIds = new Set(first.moved.map((record) => record.id))
+		const pending = records.filter((record) => !movedIds.has(record.id))
+		for (const record of pending.slice(0, 50)) {
+			await store.blacklist(record.id, { reason: 'revoked', at: at(DAY), note: null })
+		}
+		for (;;) {
+			const { moved } = await store.moveExpired({ now: at(DAY), limit: 100 })
+			for (const record of moved) {
+				expect(movedIds.has(record.id)).toBe(false)
+				movedIds.add(record.id)
+			}
+			if (moved.length < 100) break
+		}
+		expect(movedIds.size).toBe(250)
+		for (const record of pending.slice(0, 50)) expect((await store.getById(record.id))?.reason).toBe('revoked')
+		expect(await store.count({ expiredBy: at(DAY) })).toBe(0)
 	})
 })
