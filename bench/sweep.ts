@@ -453,6 +453,7 @@ export function sweepChart(points: readonly Point[], kinds: readonly StoreKind[]
 	const y = (seconds: number) => top + plotH - ((Math.log10(seconds) - yMin) / (yMax - yMin)) * plotH
 	const parts: string[] = [
 		`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+		`<title>Time to sweep ${EXPIRED.toLocaleString('en')} expired keys as the total number of keys grows, per store (log-log)</title>`,
 		`<rect width="${width}" height="${height}" fill="#ffffff"/>`,
 		`<text x="${left + plotW / 2}" y="22" text-anchor="middle" font-size="15">Time to sweep ${EXPIRED.toLocaleString('en')} expired keys (median)</text>`,
 	]
