@@ -12,7 +12,6 @@
  * Environment: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
  * postgres://root@127.0.0.1:5432/test), BENCH_CPU_PROF=<dir> to profile every server process.
  */
-import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -179,11 +178,6 @@ async function main(): Promise<void> {
 			await writeFile(`${docs}${file.name}`, file.content)
 		}
 	}
-	// The project's formatter aligns markdown tables; without this, `npm run lint` would fail on the file.
-	const biome = fileURLToPath(new URL('../node_modules/.bin/biome', import.meta.url))
-	const formatted = spawnSync(biome, ['format', '--write', `${docs}benchmarks.md`], { stdio: 'ignore' })
-	if (formatted.status !== 0)
-		context.log('could not format docs/benchmarks.md with biome: run `npx biome format --write docs/benchmarks.md`')
 	context.log('wrote docs/benchmarks.md')
 }
 

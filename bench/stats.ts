@@ -59,7 +59,7 @@ export function percent(ratio: number): string {
 }
 
 /**
- * A markdown table. Cells are written as given; `|` in a cell is escaped.
+ * A markdown table, its columns padded to line up in the raw text. `|` in a cell is escaped.
  *
  * @param header - the column titles
  * @param rows - the rows, one cell per column
@@ -70,8 +70,12 @@ export function percent(ratio: number): string {
  * ```
  */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-	const line = (cells: readonly string[]) => `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`
-	return `${[line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')}\n`
+	const escaped = [header, ...rows].map((cells) => cells.map((cell) => cell.replaceAll('|', '\\|')))
+	const widths = header.map((_, i) => Math.max(3, ...escaped.map((cells) => (cells[i] ?? '').length)))
+	const line = (cells: readonly string[]) =>
+		`| ${widths.map((width, i) => (cells[i] ?? '').padEnd(width)).join(' | ')} |`
+	const [head, ...body] = escaped as [string[], ...string[][]]
+	return `${[line(head), `| ${widths.map((width) => '-'.repeat(width)).join(' | ')} |`, ...body.map(line)].join('\n')}\n`
 }
 
 /**
