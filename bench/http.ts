@@ -332,9 +332,15 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			"their own. Left as is: to honour a route's `config.apiKey`, the Fastify hook reads",
 			"`request.routeOptions`, a getter that builds a fresh object on every read; Fastify's internal route",
 			'context would be cheaper, but keyward keeps to the public API.',
-			'The rest of the gap to the no-auth server is the framework running one more middleware or hook per',
-			'request (the peers pay it too: compare their rows) and, on a busy machine, noise: the "server CPU',
-			'µs/req" column is the steadier figure.',
+			'',
+			"**Not explained yet.** keyward's own work (a few µs, above) is much less than the extra server CPU per",
+			'request of the keyward rows over the no-auth rows, and the memoryStore servers can spend more CPU per',
+			'request than the redisStore servers, whose `verify()` does more work. Profiles of Koa servers put the',
+			"difference mostly in the kernel's socket writes (`writev`, time per request higher for memoryStore",
+			'servers, whose verification finishes within the same event-loop turn, than for redisStore servers,',
+			"whose responses go out in batches as Redis answers) and in the framework, not in keyward's functions.",
+			'A run on a machine shared with other work also carries noise; the targets above are reported as',
+			'measured, and this gap is left for a follow-up.',
 		].join('\n')
 		return { id: 'http', title: 'Middleware overhead', markdown, targets }
 	}
