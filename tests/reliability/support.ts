@@ -4,9 +4,8 @@
  * and consistency checks that read a store's raw data (Redis keys and sorted sets, the PostgreSQL table).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { cpus, tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@keyv/redis'
@@ -172,79 +171,8 @@ export function startWorker(bundle: string, env: Record<string, string>): Worker
 	}
 }
 
-// ---- a private redis-server ---------------------------------------------------------------------
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-	const server = createServer()
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-	const { port } = server.address() as { port: number }
-	await new Promise((resolve) => server.close(resolve))
-	return port
-}
-
-/**
- * A redis-server on a loopback port, with its data in a temporary directory: `stop()` shuts it down
- * with `SHUTDOWN SAVE` (or SIGTERM), and `start()` brings it back on the same port with the same data.
- */
-export class PrivateRedis {
-	process: ChildProcess | undefined
-	readonly dir = mkdtempSync(join(tmpdir(), 'kw-redis-'))
-	constructor(readonly port: number) {}
-	get url() {
-		return `redis://127.0.0.1:${this.port}`
-	}
-	async start(): Promise<void> {
-		this.process = spawn(
-			'redis-server',
-			['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no'],
-			{ stdio: 'ignore' },
-		)
-		for (let i = 0; i < 200; i++) {
-			const client = createClient({ url: this.url, socket: { reconnectStrategy: false } })
-			client.on('error', () => {})
-			try {
-				await client.connect()
-				await client.ping()
-				await client.close()
-				return
-			} catch {
-				await sleep(25)
-			}
-		}
-		throw new Error(`redis-server did not start on port ${this.port}`)
-	}
-	/** Saves the data and stops the server; resolves once the process has exited. */
-	async stop(how: 'shutdown' | 'sigterm' = 'shutdown'): Promise<void> {
-		const proc = this.process
-		if (proc === undefined || proc.exitCode !== null) return
-		const exited = new Promise((resolve) => proc.once('exit', resolve))
-		if (how === 'sigterm') {
-			proc.kill('SIGTERM') // redis saves on SIGTERM only with save points; the data dir has none
-		} else {
-			const client = createClient({ url: this.url, socket: { reconnectStrategy: false } })
-			client.on('error', () => {})
-			await client.connect()
-			await client.sendCommand(['SHUTDOWN', 'SAVE']).catch(() => undefined) // the connection drops: expected
-			try {
-				client.destroy()
-			} catch {
-				// already closed by the server going away
-			}
-		}
-		await exited
-	}
-	async dispose(): Promise<void> {
-		const proc = this.process
-		if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) {
-			proc.kill('SIGCONT') // in case a test left it frozen
-			const exited = new Promise((resolve) => proc.once('exit', resolve))
-			proc.kill('SIGKILL')
-			await exited
-		}
-		rmSync(this.dir, { recursive: true, force: true })
-	}
-}
+// A private redis-server: PrivateRedis and freePort live in tests/helpers/servers.ts.
+export { freePort, PrivateRedis } from '../helpers/servers.js'
 
 // ---- store state, read raw ----------------------------------------------------------------------
 

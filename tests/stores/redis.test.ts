@@ -2,8 +2,7 @@
  * redisStore behaviour beyond the conformance suite, against real Redis servers. Outages are real:
  * the tests start a private redis-server on a free loopback port, stop it and start it again.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
+import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import KeyvRedis, { createClient } from '@keyv/redis'
 import Keyv from 'keyv'
@@ -11,53 +10,9 @@ import { createKeyward, isKeywardError } from 'keyward'
 import { redisStore } from 'keyward/redis'
 import { testRecord } from 'keyward/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serverUrl, uniqueNamespace, wipeRedisNamespace } from '../helpers/servers.js'
+import { freePort, PrivateRedis, serverUrl, uniqueNamespace, wipeRedisNamespace } from '../helpers/servers.js'
 
 const url = serverUrl('REDIS_URL')
-
-async function freePort(): Promise<number> {
-	const server = createServer()
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-	const { port } = server.address() as { port: number }
-	await new Promise((resolve) => server.close(resolve))
-	return port
-}
-
-/** A private redis-server on a loopback port, that a test may stop and start. */
-class PrivateRedis {
-	process: ChildProcess | undefined
-	constructor(readonly port: number) {}
-	get url() {
-		return `redis://127.0.0.1:${this.port}`
-	}
-	async start() {
-		this.process = spawn(
-			'redis-server',
-			['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-			{
-				stdio: 'ignore',
-			},
-		)
-		for (let i = 0; i < 100; i++) {
-			const client = createClient({ url: this.url, socket: { reconnectStrategy: false } })
-			client.on('error', () => {})
-			try {
-				await client.connect()
-				await client.ping()
-				await client.close()
-				return
-			} catch {
-				await new Promise((resolve) => setTimeout(resolve, 50))
-			}
-		}
-		throw new Error(`redis-server did not start on port ${this.port}`)
-	}
-	async stop() {
-		const exited = new Promise((resolve) => this.process?.once('exit', resolve))
-		this.process?.kill('SIGKILL')
-		await exited
-	}
-}
 
 async function eventually<T>(attempt: () => Promise<T>, ms: number): Promise<T> {
 	const deadline = Date.now() + ms
@@ -78,7 +33,7 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 		redis = new PrivateRedis(await freePort())
 		await redis.start()
 	})
-	afterAll(() => redis.stop())
+	afterAll(() => redis.dispose())
 
 	it('rejects with store_unavailable within the timeout while Redis is down, and recovers by itself', async () => {
 		const store = redisStore({ url: redis.url, namespace: uniqueNamespace('outage'), timeout: '300ms' })
@@ -86,7 +41,7 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 		try {
 			const before = await keyward.issue({ ownerId: 'u1' })
 			expect((await keyward.verify(before.key)).ok).toBe(true)
-			await redis.stop()
+			await redis.stop('sigkill')
 			const started = Date.now()
 			const error = await keyward.verify(before.key).catch((e: unknown) => e)
 			expect(isKeywardError(error, 'store_unavailable')).toBe(true)

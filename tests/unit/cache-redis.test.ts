@@ -1,61 +1,13 @@
-/**
- * The verification cache over redisStore on a private redis-server (a free loopback port), so its
- * command counts are exact and the test may stop it: Redis commands saved, a revocation made by
- * another instance, and a real outage.
- */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createClient } from '@keyv/redis'
 import { createKeyward, isKeywardError } from 'keyward'
 import { verifyCache } from 'keyward/cache'
 import { type RedisKeyStore, redisStore } from 'keyward/redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serverUrl, uniqueNamespace } from '../helpers/servers.js'
+import { freePort, PrivateRedis, serverUrl, uniqueNamespace } from '../helpers/servers.js'
 import { manualClock, SECOND } from './support.js'
 
 // CI sets REDIS_URL: a missing redis-server fails there instead of skipping.
 const enabled = serverUrl('REDIS_URL') !== undefined
-
-async function freePort(): Promise<number> {
-	const server = createServer()
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-	const { port } = server.address() as { port: number }
-	await new Promise((resolve) => server.close(resolve))
-	return port
-}
-
-class PrivateRedis {
-	process: ChildProcess | undefined
-	constructor(readonly port: number) {}
-	get url() {
-		return `redis://127.0.0.1:${this.port}`
-	}
-	async start() {
-		this.process = spawn(
-			'redis-server',
-			['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-			{ stdio: 'ignore' },
-		)
-		for (let i = 0; i < 100; i++) {
-			const client = createClient({ url: this.url, socket: { reconnectStrategy: false } })
-			client.on('error', () => {})
-			try {
-				await client.connect()
-				await client.ping()
-				await client.close()
-				return
-			} catch {
-				await new Promise((resolve) => setTimeout(resolve, 50))
-			}
-		}
-		throw new Error(`redis-server did not start on port ${this.port}`)
-	}
-	async stop() {
-		const exited = new Promise((resolve) => this.process?.once('exit', resolve))
-		this.process?.kill('SIGKILL')
-		await exited
-	}
-}
 
 describe.skipIf(!enabled)('cache › over redisStore (private redis-server)', () => {
 	let redis: PrivateRedis
@@ -63,7 +15,7 @@ describe.skipIf(!enabled)('cache › over redisStore (private redis-server)', ()
 		redis = new PrivateRedis(await freePort())
 		await redis.start()
 	})
-	afterAll(() => redis.stop())
+	afterAll(() => redis.dispose())
 
 	/** Redis commands run since the last call, by name (INFO itself left out). */
 	async function commandCounter() {
@@ -135,7 +87,7 @@ describe.skipIf(!enabled)('cache › over redisStore (private redis-server)', ()
 			const cached = await keyward.issue({ ownerId: 'u1' })
 			const other = await keyward.issue({ ownerId: 'u1' })
 			expect((await keyward.verify(cached.key)).ok).toBe(true)
-			await redis.stop()
+			await redis.stop('sigkill')
 			const missed = await keyward.verify(other.key).catch((error: unknown) => error)
 			expect(isKeywardError(missed, 'store_unavailable')).toBe(true)
 			expect(cache.size).toBe(0)
