@@ -88,6 +88,16 @@ describe('examples/schedulers/crontab', () => {
 		expect(crontab.command).toContain('/usr/local/bin/keyward sweep')
 	})
 
+	it('is the line README.md and docs/cli.md show, so the tested line is the one users copy', () => {
+		const line = `${crontab.schedule} ${crontab.command}`
+		for (const doc of ['README.md', 'docs/cli.md']) {
+			const shown = readFileSync(join(root, doc), 'utf8')
+				.split('\n')
+				.filter((text) => text.includes('keyward sweep') && /^[*\d]/.test(text))
+			expect(shown, doc).toEqual([line])
+		}
+	})
+
 	it('sweeps, and appends exactly one summary line to the log', async () => {
 		const { expired } = await seed(store.store, { expired: 5, active: 2 })
 		expect(runJob(store.url)).toBe(0)
