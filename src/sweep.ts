@@ -1,5 +1,6 @@
 import { type Duration, parseDuration, typeOf } from './duration.js'
 import { invalidOption } from './errors.js'
+import { MAX_INSTANT } from './issue.js'
 import { checkKnown, instant, systemClock, wholeNumber } from './options.js'
 import { callStore, checkStore, type KeyStore } from './store.js'
 
@@ -91,7 +92,7 @@ export async function runSweep(store: KeyStore, options: SweepOptions, clock: ()
 	const retainedSince =
 		options.retention === undefined ? null : now.getTime() - parseDuration(options.retention, 'retention')
 	// A retention reaching before the earliest instant a Date can hold keeps everything: nothing to purge.
-	const purgeBefore = retainedSince === null || retainedSince < -8.64e15 ? null : new Date(retainedSince)
+	const purgeBefore = retainedSince === null || retainedSince < -MAX_INSTANT ? null : new Date(retainedSince)
 	const { signal, onProgress } = options
 	if (signal !== undefined && !(signal instanceof AbortSignal)) {
 		throw invalidOption(`signal must be an AbortSignal (got ${typeOf(signal)})`)
