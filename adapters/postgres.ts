@@ -572,14 +572,14 @@ async function openPool(url: string, timeoutMs: number): Promise<PgPool> {
 	return pool
 }
 
+/** PostgreSQL's earliest timestamp, 4714-11-24 BC, in epoch milliseconds. */
+const PG_EARLIEST = -210_866_803_200_000
+
 /**
  * An instant as text PostgreSQL reads. `toISOString()` writes years after 9999 as `+275760-…` and
  * years before 1 as `-000001-…`, which PostgreSQL refuses (`time zone displacement out of range`);
  * it reads `275760-…` and `0002-… BC` (ISO year 0 is 1 BC).
  */
-/** PostgreSQL's earliest timestamp, 4714-11-24 BC, in epoch milliseconds. */
-const PG_EARLIEST = -210_866_803_200_000
-
 function pgInstant(date: Date | null): string | null {
 	if (date === null) return null
 	const text = date.toISOString()
