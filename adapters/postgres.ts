@@ -18,7 +18,7 @@ import { invalidOption, KeywardError } from '../src/errors.js'
 import { checkKnown } from '../src/options.js'
 import type { BlacklistReason, KeyRecord } from '../src/record.js'
 import type { KeyRecordPatch, KeyStore } from '../src/store.js'
-import { withTimeout } from '../src/timeout.js'
+import { deadlines, withTimeout } from '../src/timeout.js'
 
 /**
  * One query as the store sends it to {@link PostgresPool.query}: SQL text with `$1…` placeholders and
@@ -333,6 +333,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresKeyStore {
 	const closedError = () =>
 		new KeywardError('store_unavailable', 'this postgres store was closed; create a new one to use the database again')
 
+	const bounded = deadlines(timeoutMs, 'the postgres key store')
 	/** One query, bounded twice: pg's `query_timeout` drops a connection that stops answering, and a timer bounds the wait for a connection too. */
 	const send = async (
 		text: string,
@@ -342,7 +343,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresKeyStore {
 		if (closed) throw closedError()
 		const target = via ?? (await getPool())
 		const query = { text, values, types: RAW_TYPES, query_timeout: timeoutMs }
-		return withTimeout(target.query(query), timeoutMs, 'the postgres key store')
+		return bounded(target.query(query))
 	}
 
 	let migrated = !autoMigrate

@@ -18,7 +18,7 @@ import { invalidOption, KeywardError } from '../src/errors.js'
 import { checkKnown } from '../src/options.js'
 import { type KeyRecord, type KeyRecordJSON, recordFromJSON, recordToJSON } from '../src/record.js'
 import type { KeyRecordPatch, KeyStore } from '../src/store.js'
-import { withTimeout } from '../src/timeout.js'
+import { deadlines } from '../src/timeout.js'
 
 /** Options of {@link redisStore}: one of `url`, `client` or `keyv`, plus the shared options. */
 export type RedisStoreOptions = (
@@ -212,8 +212,9 @@ export function redisStore(options: RedisStoreOptions): RedisKeyStore {
 		return adapter.client as RedisClientType
 	}
 	/** Runs one call on a connected client, bounded by the timeout. */
+	const bounded = deadlines(timeoutMs, 'the redis key store')
 	const run = <T>(work: (client: RedisClientType) => Promise<T>): Promise<T> =>
-		withTimeout((async () => work(await connected()))(), timeoutMs, 'the redis key store')
+		bounded((async () => work(await connected()))())
 
 	const serialize = async (data: KeyRecordJSON): Promise<string> => {
 		const entry: Entry = { keyward: 1, ns, record: data }

@@ -4,11 +4,12 @@
  * Express, Fastify and Koa adapters only translate requests and responses to and from this.
  */
 import { type Duration, parseDuration, typeOf } from './duration.js'
-import { invalidOption, isKeywardError, KeywardError } from './errors.js'
+import { invalidOption, isKeywardError } from './errors.js'
 import { checkScopes } from './issue.js'
 import type { Keyward } from './keyward.js'
 import { checkKnown } from './options.js'
 import type { KeyRecord } from './record.js'
+import { deadlines } from './timeout.js'
 import type { VerifyFailureCode } from './verify.js'
 
 /** Every outcome of an authenticated request, as `onResult` and problem bodies name it. */
@@ -228,7 +229,7 @@ export function createAuthenticator<Req>(
 	const read: (request: Req, incoming: IncomingHeaders, url: string | undefined) => unknown = extract
 		? (request) => extract(request)
 		: (_, incoming, url) => readKey(incoming, url, headers, query)
-	const bounded = deadlines(timeoutMs)
+	const bounded = deadlines(timeoutMs, 'the key store')
 
 	return async function authenticate(request, incoming, url, context) {
 		const carrier = context?.carrier as Carrier | undefined
@@ -329,50 +330,6 @@ function isPlainBearer(value: string): boolean {
 	const first = value.charCodeAt(7)
 	const last = value.charCodeAt(value.length - 1)
 	return value.length > 7 && value.startsWith('Bearer ') && first !== 32 && first !== 9 && last !== 32 && last !== 9
-}
-
-/**
- * Bounds promises by `ms` with one timer for all of them, instead of a timer and a `Promise.race`
- * per request (see docs/benchmarks.md): a promise still pending `ms` after it was bounded rejects
- * with `store_unavailable`. Bounded promises share one deadline length, so they expire in the order
- * they were added. The timer does not keep the process alive.
- */
-function deadlines(ms: number): <T>(promise: Promise<T>) => Promise<T> {
-	interface Pending {
-		readonly at: number
-		readonly reject: (error: unknown) => void
-	}
-	const pending = new Set<Pending>()
-	let timer: NodeJS.Timeout | undefined
-	const arm = (delay: number) => {
-		timer = setTimeout(expire, delay)
-		timer.unref()
-	}
-	const expire = () => {
-		timer = undefined
-		const now = performance.now()
-		for (const entry of pending) {
-			if (entry.at > now) return arm(entry.at - now)
-			pending.delete(entry)
-			entry.reject(new KeywardError('store_unavailable', `the key store did not answer within ${ms} ms; retry later`))
-		}
-	}
-	return <T>(promise: Promise<T>) =>
-		new Promise<T>((resolve, reject) => {
-			const entry: Pending = { at: performance.now() + ms, reject }
-			pending.add(entry)
-			if (timer === undefined) arm(ms)
-			promise.then(
-				(value) => {
-					pending.delete(entry)
-					resolve(value)
-				},
-				(error: unknown) => {
-					pending.delete(entry)
-					reject(error)
-				},
-			)
-		})
 }
 
 /** Trims HTTP's optional whitespace (spaces and tabs), and nothing else. */
