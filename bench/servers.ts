@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@keyv/redis'
 import Keyv from 'keyv'
@@ -15,6 +14,7 @@ import { redisStore } from '../adapters/redis.js'
 import type { KeyStore } from '../src/store.js'
 import { keyvStore } from '../src/stores/keyv.js'
 import { memoryStore } from '../src/stores/memory.js'
+import { freePort, wipeRedisNamespace as wipeNamespace } from '../tests/helpers/servers.js'
 
 /** The stores the suite measures. */
 export type StoreKind = 'memory' | 'keyv' | 'redis' | 'postgres'
@@ -176,33 +176,10 @@ export async function dropSchema(pool: pg.Pool, schema: string): Promise<void> {
  */
 export async function wipeRedisNamespace(url: string, namespace: string): Promise<void> {
 	if (!namespace.startsWith('kwbench_')) throw new Error(`refusing to wipe ${namespace}: not a bench namespace`)
-	const client = createClient({ url })
-	await client.connect()
-	try {
-		for await (const keys of client.scanIterator({ MATCH: `${namespace}:*`, COUNT: 1000 })) {
-			if (keys.length > 0) await client.unlink(keys)
-		}
-	} finally {
-		await client.close()
-	}
+	await wipeNamespace(url, namespace)
 }
 
-/**
- * A free TCP port on the loopback interface.
- *
- * @returns the port number
- * @example
- * ```ts
- * const port = await freePort()
- * ```
- */
-export async function freePort(): Promise<number> {
-	const server = createServer()
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-	const { port } = server.address() as { port: number }
-	await new Promise((resolve) => server.close(resolve))
-	return port
-}
+export { freePort }
 
 /** A redis-server of this run's own, on a free loopback port. */
 export interface PrivateRedis {

@@ -52,16 +52,7 @@ export function memoryMb(): { heapUsedMb: number; rssMb: number } {
 }
 
 /** A seeded pseudo-random generator (mulberry32): the same seed gives the same delays on every run. */
-export function seededRandom(seed: number): () => number {
-	let state = seed >>> 0
-	return () => {
-		state = (state + 0x6d2b79f5) >>> 0
-		let t = state
-		t = Math.imul(t ^ (t >>> 15), t | 1)
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-	}
-}
+export { seeded as seededRandom } from '../../bench/stats.js'
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
