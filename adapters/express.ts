@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { type ApiKeyOptions, createAuthenticator, type HttpProblemResponse } from '../src/http.js'
+import { type ApiKeyOptions, type AuthOutcome, createCheck, type HttpProblemResponse } from '../src/http.js'
 import type { Keyward } from '../src/keyward.js'
 import type { KeyRecord } from '../src/record.js'
 
@@ -47,18 +47,26 @@ export type ExpressApiKeyOptions = ApiKeyOptions<Request>
  * @throws KeywardError `invalid_option` for a bad option (at construction, not per request)
  */
 export function requireApiKey(keyward: Keyward, options?: ExpressApiKeyOptions): RequestHandler {
-	const authenticate = createAuthenticator<Request>(keyward, options, 'requireApiKey()')
+	const check = createCheck<Request>(keyward, options, 'requireApiKey()')
 	return function keywardExpress(req: Request, res: Response, next: NextFunction): void {
-		authenticate(req, req.headers, req.originalUrl ?? req.url, { carrier: req }).then((outcome) => {
-			if (!outcome.ok) return send(res, outcome.response)
-			req.apiKey = outcome.record
-			if (outcome.report) {
-				res.once('finish', outcome.report)
-				res.once('close', outcome.report)
-			}
-			next()
-		}, next)
+		const outcome = check(req, req.headers, req.originalUrl ?? req.url, req, undefined)
+		// Verified without I/O (the memory store, a cache hit, a malformed key): carry on in this same turn.
+		if (outcome instanceof Promise) outcome.then((settled) => proceed(req, res, next, settled), next)
+		else proceed(req, res, next, outcome)
 	}
+}
+
+function proceed(req: Request, res: Response, next: NextFunction, outcome: AuthOutcome): void {
+	if (!outcome.ok) {
+		send(res, outcome.response)
+		return
+	}
+	req.apiKey = outcome.record
+	if (outcome.report) {
+		res.once('finish', outcome.report)
+		res.once('close', outcome.report)
+	}
+	next()
 }
 
 function send(res: Response, response: HttpProblemResponse): void {

@@ -19,7 +19,7 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { invalidOption } from '../src/errors.js'
-import { type ApiKeyOptions, createAuthenticator } from '../src/http.js'
+import { type ApiKeyOptions, type AuthOutcome, createCheck } from '../src/http.js'
 import { checkScopes } from '../src/issue.js'
 import type { Keyward } from '../src/keyward.js'
 import { checkKnown } from '../src/options.js'
@@ -61,7 +61,7 @@ const plugin: FastifyPluginCallback<KeywardPluginOptions> = (app, options, done)
 function setup(app: Parameters<FastifyPluginCallback<KeywardPluginOptions>>[0], options: KeywardPluginOptions): void {
 	const { keyward, ...rest } = options
 	const own = Object.fromEntries(Object.entries(rest).filter(([name]) => !FASTIFY_REGISTER_OPTIONS.has(name)))
-	const authenticate = createAuthenticator<FastifyRequest>(keyward, own, 'keywardPlugin')
+	const check = createCheck<FastifyRequest>(keyward, own, 'keywardPlugin')
 
 	app.decorateRequest('apiKey', null as unknown as KeyRecord)
 	app.addHook('onRoute', (route) => {
@@ -73,26 +73,36 @@ function setup(app: Parameters<FastifyPluginCallback<KeywardPluginOptions>>[0], 
 		checkKnown(config, { scopes: true }, `route ${route.method} ${route.url} config.apiKey`)
 		checkScopes((config as { scopes?: unknown }).scopes)
 	})
-	// A callback hook, not an async one: Fastify then runs it without wrapping a promise of its own,
-	// and a route without scopes of its own passes no per-request context object (docs/benchmarks.md).
+	// A callback hook, not an async one: Fastify then runs it without wrapping a promise of its own, and
+	// a key verified without I/O (the memory store, a cache hit) passes in the same turn (docs/benchmarks.md).
 	app.addHook('onRequest', function keywardFastify(request: FastifyRequest, reply: FastifyReply, done) {
 		const config = request.routeOptions.config.apiKey
-		if (config === false) return done()
-		authenticate(request, request.headers, request.url, config ? { extraScopes: config.scopes } : undefined).then(
-			(outcome) => {
-				if (outcome.ok) {
-					request.apiKey = outcome.record
-					outcome.report?.()
-					return done()
-				}
-				const { status, headers, body } = outcome.response
-				reply.code(status).headers(headers)
-				// A Buffer, so Fastify sends the content type as given (a string would get "; charset=utf-8").
-				reply.send(Buffer.from(JSON.stringify(body))) // answered early: done() is not called
-			},
-			done,
-		)
+		if (config === false) {
+			done()
+			return
+		}
+		const outcome = check(request, request.headers, request.url, undefined, config ? config.scopes : undefined)
+		if (outcome instanceof Promise) outcome.then((settled) => proceed(request, reply, done, settled), done)
+		else proceed(request, reply, done, outcome)
 	})
+}
+
+function proceed(
+	request: FastifyRequest,
+	reply: FastifyReply,
+	done: (error?: Error) => void,
+	outcome: AuthOutcome,
+): void {
+	if (outcome.ok) {
+		request.apiKey = outcome.record
+		outcome.report?.()
+		done()
+		return
+	}
+	const { status, headers, body } = outcome.response
+	reply.code(status).headers(headers)
+	// A Buffer, so Fastify sends the content type as given (a string would get "; charset=utf-8").
+	reply.send(Buffer.from(JSON.stringify(body))) // answered early: done() is not called
 }
 
 /**

@@ -15,7 +15,7 @@
  * @packageDocumentation
  */
 import type { Context, Middleware, Next } from 'koa'
-import { type ApiKeyOptions, createAuthenticator } from '../src/http.js'
+import { type ApiKeyOptions, type AuthOutcome, createCheck } from '../src/http.js'
 import type { Keyward } from '../src/keyward.js'
 import type { KeyRecord } from '../src/record.js'
 
@@ -44,23 +44,33 @@ export type KoaApiKeyOptions = ApiKeyOptions<Context>
  * @throws KeywardError `invalid_option` for a bad option (at construction, not per request)
  */
 export function requireApiKey(keyward: Keyward, options?: KoaApiKeyOptions): Middleware {
-	const authenticate = createAuthenticator<Context>(keyward, options, 'requireApiKey()')
-	return async function keywardKoa(ctx: Context, next: Next): Promise<void> {
-		const outcome = await authenticate(ctx, ctx.headers, ctx.url, { carrier: ctx.state })
-		if (outcome.ok) {
-			ctx.state.apiKey = outcome.record
-			if (!outcome.report) return next()
-			try {
-				await next()
-			} finally {
-				outcome.report()
-			}
-			return
-		}
-		const { status, headers, body } = outcome.response
-		ctx.status = status
-		ctx.set(headers)
-		ctx.body = JSON.stringify(body)
+	const check = createCheck<Context>(keyward, options, 'requireApiKey()')
+	return function keywardKoa(ctx: Context, next: Next): Promise<void> | undefined {
+		const outcome = check(ctx, ctx.headers, ctx.url, ctx.state, undefined)
+		// Verified without I/O (the memory store, a cache hit, a malformed key): no promise of our own.
+		if (!(outcome instanceof Promise)) return proceed(ctx, next, outcome)
+		return outcome.then((settled) => proceed(ctx, next, settled))
+	}
+}
+
+function proceed(ctx: Context, next: Next, outcome: AuthOutcome): Promise<void> | undefined {
+	if (outcome.ok) {
+		ctx.state.apiKey = outcome.record
+		return outcome.report ? reportAfter(next, outcome.report) : next()
+	}
+	const { status, headers, body } = outcome.response
+	ctx.status = status
+	ctx.set(headers)
+	ctx.body = JSON.stringify(body)
+	return undefined
+}
+
+/** Runs the rest of the chain, then reports the request's outcome, whatever happened downstream. */
+async function reportAfter(next: Next, report: () => void): Promise<void> {
+	try {
+		await next()
+	} finally {
+		report()
 	}
 }
 

@@ -10,7 +10,7 @@ import type { Keyward } from './keyward.js'
 import { checkKnown } from './options.js'
 import type { KeyRecord } from './record.js'
 import { deadlines } from './timeout.js'
-import type { VerifyFailureCode } from './verify.js'
+import { fastVerify, type VerifyFailureCode, type VerifyResult } from './verify.js'
 
 /** Every outcome of an authenticated request, as `onResult` and problem bodies name it. */
 export type HttpOutcomeCode = 'valid' | VerifyFailureCode | 'insufficient_scope' | 'store_unavailable'
@@ -201,6 +201,32 @@ export function createAuthenticator<Req>(
 	input: ApiKeyOptions<Req> | undefined,
 	where: string,
 ): Authenticate<Req> {
+	const check = createCheck(keyward, input, where)
+	return async function authenticate(request, incoming, url, context) {
+		return check(request, incoming, url, context?.carrier, context?.extraScopes)
+	}
+}
+
+/**
+ * {@link Authenticate} for keyward's own adapters: the same check, answered at once (not as a
+ * promise) when verification needed no I/O: a malformed or missing key, a cache hit, the memory
+ * store. A failure other than `store_unavailable` is answered as a rejected promise, never thrown.
+ * Context is passed positionally, so a request allocates no context object.
+ * @internal
+ */
+export type Check<Req> = (
+	request: Req,
+	incoming: IncomingHeaders,
+	url: string | undefined,
+	carrier: object | undefined,
+	extraScopes: readonly string[] | undefined,
+) => AuthOutcome | Promise<AuthOutcome>
+
+/**
+ * Resolves {@link ApiKeyOptions} once and returns the {@link Check} the adapters run per request.
+ * @internal
+ */
+export function createCheck<Req>(keyward: Keyward, input: ApiKeyOptions<Req> | undefined, where: string): Check<Req> {
 	if (typeof keyward !== 'object' || keyward === null || typeof keyward.verify !== 'function') {
 		throw invalidOption(`${where} needs a keyward instance from createKeyward() as its first argument`)
 	}
@@ -230,61 +256,92 @@ export function createAuthenticator<Req>(
 		? (request) => extract(request)
 		: (_, incoming, url) => readKey(incoming, url, headers, query)
 	const bounded = deadlines(timeoutMs, 'the key store')
+	// The instance's own verify, synchronous when it can be; a wrapped or replaced verify is called as given.
+	const verifyKey = fastVerify.get(keyward.verify) ?? ((key: unknown) => Promise.resolve(keyward.verify(key)))
 
-	return async function authenticate(request, incoming, url, context) {
-		const carrier = context?.carrier as Carrier | undefined
-		const prior = carrier?.[VERIFIED]?.keyward === keyward ? carrier[VERIFIED] : undefined
-		const extraScopes = context?.extraScopes
-		let code: HttpOutcomeCode
-		let record: KeyRecord | null = null
-		let response: HttpProblemResponse | undefined
-		let error: unknown
-		try {
-			const result =
-				prior === undefined
-					? await bounded(keyward.verify(read(request, incoming, url)))
-					: ({ ok: true, record: prior.record } as const)
-			if (result.ok) {
-				record = result.record
-				const required = extraScopes && extraScopes.length > 0 ? union(scopes, extraScopes) : scopes
-				const held = result.record.scopes
-				code = required.every((scope) => held.includes(scope)) ? 'valid' : 'insufficient_scope'
-				if (code === 'insufficient_scope') response = problems.insufficientScope(required)
-			} else {
-				code = result.code
-				if (result.code === 'expired_key') {
-					record = result.record
-					response = problems.expired(result.expiredAt)
-				} else {
-					if (result.code === 'revoked_key') record = result.record
-					response = problems.fixed[result.code]
-				}
-			}
-		} catch (failure) {
-			if (!isKeywardError(failure, 'store_unavailable')) throw failure
-			code = 'store_unavailable'
-			error = failure
-			response = problems.fixed.store_unavailable
+	/** The outcome of a request whose key was verified (or whose earlier verification is reused). */
+	const settle = (
+		request: Req,
+		carrier: Carrier | undefined,
+		prior: Verification | undefined,
+		extraScopes: readonly string[] | undefined,
+		result: VerifyResult,
+	): AuthOutcome => {
+		if (result.ok) {
+			const required = extraScopes !== undefined && extraScopes.length > 0 ? union(scopes, extraScopes) : scopes
+			const held = result.record.scopes
+			if (required.every((scope) => held.includes(scope))) return pass(request, carrier, prior, result.record)
+			return refuse(request, prior, 'insufficient_scope', result.record, problems.insufficientScope(required))
 		}
-		if (response === undefined) {
-			if (prior !== undefined) return { ok: true, record: prior.record } // the first check reports
-			const verification: Verification = { keyward, record: record as KeyRecord, onResult, reported: false }
-			if (carrier !== undefined) carrier[VERIFIED] = verification
-			// Without onResult there is nothing to report: no report(), so adapters add no listeners.
-			if (onResult === undefined) return { ok: true, record: verification.record }
-			const report = () => {
-				if (verification.reported) return
-				verification.reported = true
-				onResult({ code, status: 200, record, request })
-			}
-			return { ok: true, record: verification.record, report }
+		if (result.code === 'expired_key') {
+			return refuse(request, prior, result.code, result.record, problems.expired(result.expiredAt))
 		}
+		const record = result.code === 'revoked_key' ? result.record : null
+		return refuse(request, prior, result.code, record, problems.fixed[result.code])
+	}
+
+	/** A verification that failed: `store_unavailable` is answered 503; anything else goes to the framework. */
+	const failed = (request: Req, failure: unknown): AuthOutcome | Promise<never> => {
+		if (!isKeywardError(failure, 'store_unavailable')) return Promise.reject(failure)
+		return refuse(request, undefined, 'store_unavailable', null, problems.fixed.store_unavailable, failure)
+	}
+
+	const pass = (
+		request: Req,
+		carrier: Carrier | undefined,
+		prior: Verification | undefined,
+		record: KeyRecord,
+	): AuthOutcome => {
+		if (prior !== undefined) return { ok: true, record } // the first check reports
+		// Without onResult there is nothing to report: no report(), so adapters add no listeners.
+		if (onResult === undefined) {
+			if (carrier !== undefined) carrier[VERIFIED] = { keyward, record, onResult, reported: false }
+			return { ok: true, record }
+		}
+		const verification: Verification = { keyward, record, onResult, reported: false }
+		if (carrier !== undefined) carrier[VERIFIED] = verification
+		const report = () => {
+			if (verification.reported) return
+			verification.reported = true
+			onResult({ code: 'valid', status: 200, record, request })
+		}
+		return { ok: true, record, report }
+	}
+
+	const refuse = (
+		request: Req,
+		prior: Verification | undefined,
+		code: Exclude<HttpOutcomeCode, 'valid'>,
+		record: KeyRecord | null,
+		response: HttpProblemResponse,
+		error?: unknown,
+	): AuthOutcome => {
 		const event: HttpResultEvent<Req> = { code, status: response.status, record, request, error }
 		if (prior !== undefined)
 			prior.reported = true // this refusal is the request's outcome
 		;(onResult ?? (prior?.onResult as typeof onResult))?.(event)
 		const replaced = respond?.(response, event)
 		return { ok: false, response: replaced === undefined ? response : withContentType(replaced) }
+	}
+
+	return function check(request, incoming, url, carrier, extraScopes) {
+		const held = (carrier as Carrier | undefined)?.[VERIFIED]
+		const prior = held?.keyward === keyward ? held : undefined
+		if (prior !== undefined) {
+			return settle(request, carrier as Carrier, prior, extraScopes, { ok: true, record: prior.record })
+		}
+		let result: VerifyResult | Promise<VerifyResult>
+		try {
+			result = verifyKey(read(request, incoming, url))
+		} catch (failure) {
+			return failed(request, failure)
+		}
+		if (!(result instanceof Promise))
+			return settle(request, carrier as Carrier | undefined, undefined, extraScopes, result)
+		return bounded(result).then(
+			(verified) => settle(request, carrier as Carrier | undefined, undefined, extraScopes, verified),
+			(failure: unknown) => failed(request, failure),
+		)
 	}
 }
 

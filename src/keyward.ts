@@ -8,7 +8,7 @@ import { checkId, type RevokeOptions, revoke } from './revoke.js'
 import { type RotateOptions, rotate } from './rotate.js'
 import { callStore, type KeyStore } from './store.js'
 import { runSweep, type SweepOptions, type SweepReport } from './sweep.js'
-import { type VerifyOptions, type VerifyResult, verify } from './verify.js'
+import { fastVerify, type VerifyOptions, type VerifyResult, verify, verifyNow } from './verify.js'
 
 /** Options of {@link Keyward.list}. */
 export interface ListOptions {
@@ -124,11 +124,13 @@ export function createKeyward(options?: KeywardOptions): Keyward {
 	// With a cache, the writing operations reach the store through a wrapper that drops what they change from it.
 	const writing: KeywardConfig =
 		config.cache === null ? config : Object.freeze({ ...config, store: invalidatingStore(store, config.cache) })
+	const verifyKey = (key: unknown, options?: VerifyOptions) => verify(config, key, options)
+	fastVerify.set(verifyKey, (key) => verifyNow(config, key))
 	return Object.freeze({
 		store,
 		prefix: config.prefix,
 		issue: (options: IssueOptions) => issue(config, options),
-		verify: (key: unknown, options?: VerifyOptions) => verify(config, key, options),
+		verify: verifyKey,
 		revoke: (id: string, options?: RevokeOptions) => revoke(writing, id, options),
 		rotate: (id: string, options?: RotateOptions) => rotate(writing, id, options),
 		sweep: (options: SweepOptions = {}) => runSweep(writing.store, options, config.clock),

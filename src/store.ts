@@ -164,11 +164,37 @@ export async function callStore<T>(store: KeyStore, operation: string, call: () 
 	try {
 		return await call()
 	} catch (error) {
-		if (isKeywardError(error)) throw error
-		throw new KeywardError(
-			'store_unavailable',
-			`the ${store.name} key store failed during ${operation}; the operation did not complete, retry when the store is reachable`,
-			{ cause: error },
-		)
+		throw storeFailure(store, operation, error)
 	}
+}
+
+/**
+ * The synchronous twins of in-process stores' `getByHash` functions, keyed by that very function:
+ * `verify()` calls the twin of `store.getByHash` when there is one, and answers without waiting for
+ * a promise. Keyed by the function, not by the store, so a store whose `getByHash` was replaced or
+ * wrapped (a spread `{ ...store, getByHash }`, a Proxy, `vi.spyOn`) is always read through its own.
+ * @internal
+ */
+export const synchronousReads = new WeakMap<KeyStore['getByHash'], (hash: string) => KeyRecord | null>()
+
+/**
+ * {@link callStore} for a synchronous store call (see {@link synchronousReads}).
+ * @internal
+ */
+export function callStoreSync<T>(store: KeyStore, operation: string, call: () => T): T {
+	try {
+		return call()
+	} catch (error) {
+		throw storeFailure(store, operation, error)
+	}
+}
+
+/** What a store call's failure is rethrown as: a store's own `KeywardError` as it is, anything else as `store_unavailable`. */
+function storeFailure(store: KeyStore, operation: string, error: unknown): unknown {
+	if (isKeywardError(error)) return error
+	return new KeywardError(
+		'store_unavailable',
+		`the ${store.name} key store failed during ${operation}; the operation did not complete, retry when the store is reachable`,
+		{ cause: error },
+	)
 }

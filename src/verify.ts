@@ -1,9 +1,9 @@
-import { dropAll, freezeRecord, isIntact } from './cache.js'
+import { type CacheBinding, dropAll, freezeRecord, isIntact } from './cache.js'
 import { hashKey } from './crypto.js'
 import { parseKey } from './key-format.js'
-import { checkKnown, instant, type KeywardConfig } from './options.js'
-import { isExpiredAt, type KeyRecord } from './record.js'
-import { callStore } from './store.js'
+import { checkKnown, instant, type KeywardConfig, systemClock } from './options.js'
+import type { KeyRecord } from './record.js'
+import { callStore, callStoreSync, synchronousReads } from './store.js'
 
 /** Why a key was refused. `insufficient_scope` is added by the HTTP adapters, never by `verify()`. */
 export type VerifyFailureCode = 'missing_key' | 'malformed_key' | 'unknown_key' | 'expired_key' | 'revoked_key'
@@ -33,25 +33,60 @@ const UNKNOWN: VerifyResult = Object.freeze({ ok: false, code: 'unknown_key' })
 
 /** @internal */
 export async function verify(config: KeywardConfig, input: unknown, options?: VerifyOptions): Promise<VerifyResult> {
+	return verifyNow(config, input, options)
+}
+
+/**
+ * `verify()` without the promise where none is needed: a malformed key, a cache hit, or a store
+ * read synchronously (the memory store: see {@link synchronousReads}) is answered at once; only a
+ * read of a server store answers a promise. Throws what `verify()` rejects with. The HTTP adapters
+ * call it (see {@link fastVerify}).
+ * @internal
+ */
+export function verifyNow(
+	config: KeywardConfig,
+	input: unknown,
+	options?: VerifyOptions,
+): VerifyResult | Promise<VerifyResult> {
 	if (options !== undefined) checkKnown(options, KNOWN, 'verify()')
-	const now = instant(options?.now, 'now', config.clock)
+	// Epoch ms: the system clock is read without building a Date on every request.
+	const now =
+		options?.now === undefined && config.clock === systemClock
+			? Date.now()
+			: instant(options?.now, 'now', config.clock).getTime()
 	const parsed = parseKey(input, config.prefix) // type, length, prefix, checksum: no I/O
 	if (!parsed.ok) return parsed
 	const hash = hashKey(parsed.key)
-	const binding = config.cache
+	const { store, cache: binding } = config
 	if (binding === null) {
-		const record = await callStore(config.store, 'verify', () => config.store.getByHash(hash)) // the one read
-		return record === null ? UNKNOWN : classify(record, now)
+		// The one read: at once from an in-process store, otherwise through a promise.
+		const readNow = synchronousReads.get(store.getByHash)
+		if (readNow !== undefined) {
+			const record = callStoreSync(store, 'verify', () => readNow(hash))
+			return judge(record, now)
+		}
+		return callStore(store, 'verify', () => store.getByHash(hash)).then((record) => judge(record, now))
 	}
 	const cached = binding.cache.get(hash)
 	if (cached !== undefined) {
 		if (isIntact(cached)) return classify(cached, now) // judged against the clock on every call
 		binding.cache.delete(hash) // someone changed a shared record's dates: read the store again
 	}
+	return readThrough(config, binding, hash, now)
+}
+
+/** A cache miss: one store read, and the record it finds is cached. */
+async function readThrough(
+	config: KeywardConfig,
+	binding: CacheBinding,
+	hash: string,
+	now: number,
+): Promise<VerifyResult> {
+	const { store } = config
 	const epoch = binding.state.epoch
 	let record: KeyRecord | null
 	try {
-		record = await callStore(config.store, 'verify', () => config.store.getByHash(hash))
+		record = await callStore(store, 'verify', () => store.getByHash(hash))
 	} catch (error) {
 		dropAll(binding) // fail closed: nothing is answered from the cache until the store answers again
 		throw error
@@ -63,15 +98,30 @@ export async function verify(config: KeywardConfig, input: unknown, options?: Ve
 	return classify(record, now)
 }
 
+const judge = (record: KeyRecord | null, now: number): VerifyResult =>
+	record === null ? UNKNOWN : classify(record, now)
+
 /**
- * Judges a stored record at an instant. Pure.
+ * The synchronous-when-possible `verify` of keyward instances, by their public `verify` function. An
+ * adapter given an instance whose `verify` is still the one `createKeyward()` made uses it; a wrapped
+ * or replaced `verify` is always honoured instead.
  * @internal
  */
-export function classify(record: KeyRecord, now: Date): VerifyResult {
+export const fastVerify = new WeakMap<
+	(key: unknown) => Promise<VerifyResult>,
+	(key: unknown) => VerifyResult | Promise<VerifyResult>
+>()
+
+/**
+ * Judges a stored record at an instant (epoch ms). Pure.
+ * @internal
+ */
+export function classify(record: KeyRecord, now: number): VerifyResult {
 	if (record.reason === 'revoked') return { ok: false, code: 'revoked_key', record }
-	if (record.blacklistedAt !== null || isExpiredAt(record, now)) {
+	const { expiresAt } = record
+	if (record.blacklistedAt !== null || (expiresAt !== null && now >= expiresAt.getTime())) {
 		// A swept record has reason 'expired' and keeps its expiresAt.
-		return { ok: false, code: 'expired_key', record, expiredAt: record.expiresAt ?? record.blacklistedAt ?? now }
+		return { ok: false, code: 'expired_key', record, expiredAt: expiresAt ?? record.blacklistedAt ?? new Date(now) }
 	}
 	return { ok: true, record }
 }

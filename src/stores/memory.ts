@@ -1,12 +1,13 @@
 import { KeywardError } from '../errors.js'
 import { type KeyRecord, type KeyRecordJSON, recordFromJSON, recordToJSON } from '../record.js'
-import type { KeyStore } from '../store.js'
+import { type KeyStore, synchronousReads } from '../store.js'
 
 /**
  * The embedded default store: records in this process's memory, lost when it exits.
  *
  * Right for development, tests, demos and a single-process app that can afford to lose its keys on
- * restart; for several processes use a server store (`keyward/redis`, `keyward/postgres`).
+ * restart; for several processes use a server store (`keyward/redis`, `keyward/postgres`). `verify()`
+ * reads it synchronously, so an HTTP middleware on it answers without waiting for a promise.
  * Every operation is atomic within the process. Records are kept as frozen copies, so nothing a
  * caller does to a record it passed in or got back changes what is stored.
  *
@@ -53,6 +54,9 @@ export function memoryStore(): KeyStore {
 		return recordFromJSON(data)
 	}
 	const read = (data: Readonly<KeyRecordJSON> | undefined) => (data === undefined ? null : recordFromJSON(data))
+	const readNow = (hash: string) => read(byHash.get(hash))
+	const getByHash = async (hash: string) => readNow(hash)
+	synchronousReads.set(getByHash, readNow) // verify() reads this store without a promise
 
 	return {
 		name: 'memory',
@@ -69,9 +73,7 @@ export function memoryStore(): KeyStore {
 			put(data)
 		},
 
-		async getByHash(hash) {
-			return read(byHash.get(hash))
-		},
+		getByHash,
 
 		async getById(id) {
 			return read(byId(id))

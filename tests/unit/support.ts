@@ -4,6 +4,7 @@
  */
 import { ALPHABET, isKeywardError, type KeyStore, type KeywardError, type KeywardErrorCode, memoryStore } from 'keyward'
 import { expect } from 'vitest'
+import { synchronousReads } from '../../src/store.js'
 
 export const SECOND = 1000
 export const MINUTE = 60 * SECOND
@@ -61,17 +62,35 @@ export const WRITE_METHODS: readonly StoreMethod[] = [
 	'purgeBlacklisted',
 ]
 
-/** Wraps a store in a Proxy that counts calls of each KeyStore method. */
+/**
+ * Wraps a store in a Proxy that counts calls of each KeyStore method. A store that `verify()` reads
+ * synchronously (the memory store) still is: the synchronous read counts as a `getByHash` call.
+ */
 export function countingStore(inner: KeyStore = memoryStore()) {
 	const calls = new Map<string, number>()
+	const counted = (property: string) => calls.set(property, (calls.get(property) ?? 0) + 1)
+	const wrapped = new Map<string, unknown>() // one wrapper per method, so the synchronous twin stays paired
 	const store: KeyStore = new Proxy(inner, {
 		get(target, property, receiver) {
 			const value = Reflect.get(target, property, receiver)
 			if (typeof property !== 'string' || !STORE_METHODS.has(property) || typeof value !== 'function') return value
-			return (...args: unknown[]) => {
-				calls.set(property, (calls.get(property) ?? 0) + 1)
-				return value.apply(target, args)
+			let wrapper = wrapped.get(property)
+			if (wrapper === undefined) {
+				const method = (...args: unknown[]) => {
+					counted(property)
+					return value.apply(target, args)
+				}
+				const twin = property === 'getByHash' ? synchronousReads.get(value) : undefined
+				if (twin !== undefined) {
+					synchronousReads.set(method as KeyStore['getByHash'], (hash) => {
+						counted(property)
+						return twin(hash)
+					})
+				}
+				wrapped.set(property, method)
+				wrapper = method
 			}
+			return wrapper
 		},
 	})
 	return {
