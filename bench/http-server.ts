@@ -7,7 +7,7 @@
  * the one the load generator sends) and serves until the parent sends `'stop'`. To `'cpu'` it
  * answers its `process.cpuUsage()`, so the parent can tell the CPU time spent per request.
  */
-import { createHash } from 'node:crypto'
+import { createHash, hash as nodeHash } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type Koa from 'koa'
 import type { Keyward } from '../src/index.js'
@@ -19,8 +19,11 @@ import type { BenchStore } from './servers.js'
 /** The frameworks measured. */
 export type Framework = 'express' | 'fastify' | 'koa'
 
-/** The authentication in front of the route. */
-export type Variant = 'none' | 'memory' | 'redis' | 'postgres' | 'passport' | 'bearer-auth'
+/**
+ * The authentication in front of the route. `control` is a second server without authentication,
+ * identical to `none`: its ratio to `none` shows how much the run's own noise moves a ratio.
+ */
+export type Variant = 'none' | 'control' | 'floor' | 'memory' | 'redis' | 'postgres' | 'passport' | 'bearer-auth'
 
 /** What the parent tells a server process (its one command-line argument, as JSON). */
 export interface ServerConfig {
@@ -45,6 +48,30 @@ export interface ServerReady {
 export const BODY = { hello: 'world' }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
+
+/**
+ * The floor: the least any check of hashed, expiring keys costs, written by hand with no library.
+ * It takes `Bearer <key>` as it comes, hashes it with the fastest SHA-256 call Node.js has, reads a
+ * `Map` and compares the expiry with `Date.now()`: no key format, no checksum, no timeout, no
+ * problem responses. keyward's rows are measured against it as well as against no authentication.
+ */
+function floorCheck(count: number): { key: string; check: (authorization: string | undefined) => boolean } {
+	const hash = (value: string) => nodeHash('sha256', value, 'base64url')
+	const byHash = new Map<string, { ownerId: string; expiresAt: number }>()
+	const expiresAt = Date.now() + 30 * 86_400_000
+	let first = ''
+	for (let i = 0; i < count; i++) {
+		const key = `fk_${sha256(`floor-key-${i}`).slice(0, 32)}`
+		if (i === 0) first = key
+		byHash.set(hash(key), { ownerId: `owner-${i}`, expiresAt })
+	}
+	const check = (authorization: string | undefined) => {
+		if (authorization === undefined || !authorization.startsWith('Bearer ')) return false
+		const entry = byHash.get(hash(authorization.slice(7)))
+		return entry !== undefined && Date.now() < entry.expiresAt
+	}
+	return { key: first, check }
+}
 
 /** The peers' key table: SHA-256 of each key → its owner, as a host would keep it. */
 function peerKeys(count: number): { key: string; byHash: Map<string, { ownerId: string }> } {
@@ -96,6 +123,8 @@ async function main(): Promise<void> {
 	}
 	const peer = variant === 'passport' || variant === 'bearer-auth' ? peerKeys(config.keys) : undefined
 	if (peer) key = peer.key
+	const floor = variant === 'floor' ? floorCheck(config.keys) : undefined
+	if (floor) key = floor.key
 
 	let port: number
 	let close: () => Promise<void>
@@ -107,6 +136,13 @@ async function main(): Promise<void> {
 			if (peer) {
 				const passport = await usePassport(peer.byHash)
 				app.use(passport.authenticate('headerapikey', { session: false }))
+			}
+			if (floor) {
+				app.use((req, res, next) => {
+					if (floor.check(req.headers.authorization)) return next()
+					res.statusCode = 401
+					res.end()
+				})
 			}
 			app.get('/hello', (_req, res) => {
 				res.json(BODY)
@@ -126,6 +162,12 @@ async function main(): Promise<void> {
 				const { default: bearerAuth } = await import('@fastify/bearer-auth')
 				await app.register(bearerAuth, { keys: [], auth: (presented: string) => byHash.has(sha256(presented)) })
 			}
+			if (floor) {
+				app.addHook('onRequest', (request, reply, done) => {
+					if (floor.check(request.headers.authorization)) return done()
+					reply.code(401).send()
+				})
+			}
 			app.get('/hello', async () => BODY)
 			await app.listen({ port: 0, host: '127.0.0.1' })
 			port = (app.server.address() as AddressInfo).port
@@ -143,6 +185,12 @@ async function main(): Promise<void> {
 			if (keyward) router.get('/hello', (await import('../adapters/koa.js')).requireApiKey(keyward), handler)
 			else if (peer) {
 				router.get('/hello', passportKoa(await usePassport(peer.byHash)), handler)
+			} else if (floor) {
+				const check: Koa.Middleware = (ctx, next) => {
+					if (floor.check(ctx.headers.authorization)) return next()
+					ctx.status = 401
+				}
+				router.get('/hello', check, handler)
 			} else router.get('/hello', handler)
 			app.use(router.routes())
 			const server = app.listen(0, '127.0.0.1')

@@ -3,8 +3,9 @@
  * `close()` removes again, a PostgreSQL pool that counts queries, a private redis-server whose
  * command statistics no other client disturbs, and child processes for HTTP servers.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@keyv/redis'
 import Keyv from 'keyv'
@@ -270,6 +271,51 @@ export function startChild(file: string, args: readonly string[], nodeOptions: r
 	return spawn(process.execPath, [...flags, '--import', 'tsx', path, ...args], {
 		stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 	})
+}
+
+/** CPUs for the load generator and for the servers under load, when they can be kept apart. */
+export interface CpuPinning {
+	/** The runner's CPUs while it generates load, as a `taskset` list (`'0'`). */
+	readonly runner: string
+	/** The servers' CPUs (`'1'`). */
+	readonly servers: string
+	/** Pins every thread of a running server process to {@link CpuPinning.servers}. */
+	pinServer(pid: number): void
+	/** Pins the runner's threads to {@link CpuPinning.runner}; answers how to undo it. */
+	pinRunner(): () => void
+	/** What the docs say about it. */
+	readonly description: string
+}
+
+/**
+ * Keeps the load generator and the server under load on different CPUs, so neither takes the
+ * other's core and the scheduler does not move them around between runs: on a 2-core machine the
+ * runner (autocannon) gets CPU 0 and each server the last CPU. Redis and PostgreSQL are left where
+ * the system puts them. `undefined` where that cannot be done: not Linux, fewer than two CPUs, or
+ * no `taskset` (util-linux); the benchmark then runs unpinned and says so.
+ */
+export function cpuPinning(): CpuPinning | undefined {
+	const cpus = availableParallelism()
+	if (process.platform !== 'linux' || cpus < 2) return undefined
+	// "pid 123's current affinity list: 0,1": what the runner gets back afterwards.
+	const current = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' })
+	const original = current.status === 0 ? /list:\s*(\S+)/.exec(current.stdout)?.[1] : undefined
+	if (original === undefined) return undefined
+	const runner = cpus === 2 ? '0' : `0-${cpus - 2}`
+	const servers = String(cpus - 1)
+	const pin = (pid: number, list: string) => {
+		spawnSync('taskset', ['-a', '-c', '-p', list, String(pid)], { stdio: 'ignore' })
+	}
+	return {
+		runner,
+		servers,
+		pinServer: (pid) => pin(pid, servers),
+		pinRunner() {
+			pin(process.pid, runner)
+			return () => pin(process.pid, original)
+		},
+		description: `the load generator runs on CPU ${runner} and each server on CPU ${servers} (\`taskset\`)`,
+	}
 }
 
 /**

@@ -60,15 +60,16 @@ function expectSectionShape(section: BenchSection, id: string): void {
 }
 
 describe('bench', () => {
-	it('http › measures no auth, keyward and the peer on Express, Fastify and Koa servers, with a target per framework', async () => {
+	it('http › measures no auth (twice), the floor, keyward and the peer on Express, Fastify and Koa servers, with a target per framework', async () => {
 		const section = await httpBench({
 			frameworks: ['express', 'fastify', 'koa'],
-			variants: ['memory', 'passport', 'bearer-auth'],
+			variants: ['control', 'floor', 'memory', 'passport', 'bearer-auth'],
 			keys: 5,
 			warmupMs: 100,
 			runMs: 200,
 			rounds: 1,
 			connections: 2,
+			pin: false,
 		})(context)
 		expectSectionShape(section, 'http')
 		for (const framework of ['Express', 'Fastify', 'Koa']) {
@@ -80,6 +81,15 @@ describe('bench', () => {
 				expect.stringMatching(/^[\d,.]+$/),
 				expect.stringMatching(/^[\d.]+%$/),
 			])
+			for (const reference of [
+				'no auth, a second identical server (the noise)',
+				'the floor: a hand-written SHA-256 + Map check',
+			]) {
+				expect(row(section, framework, reference)?.slice(3, 5)).toEqual([
+					expect.stringMatching(/^[\d.]+%$/),
+					expect.stringMatching(/^[\d.]+%–[\d.]+%$/),
+				])
+			}
 			expect(section.targets.map((t) => t.name)).toContain(`${framework}: keyward (memory) / no auth, req/s`)
 		}
 		expect(row(section, 'Express', 'passport + passport-headerapikey (Map by SHA-256)')).toBeDefined()
