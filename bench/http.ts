@@ -100,6 +100,8 @@ export interface HttpRow {
 	readonly ratio: number
 	/** The lowest and highest of those per-round ratios. */
 	readonly ratioRange: readonly [number, number]
+	/** This server's req/s in each round, in round order: for ratios to another server of the same round. */
+	readonly perRound: readonly number[]
 }
 
 /** A running server process of the benchmark. */
@@ -244,6 +246,7 @@ export async function measureServers(
 			cpuUs: median(own.map((run) => run.cpuUs)),
 			ratio: median(ratios),
 			ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+			perRound: own.map((run) => run.rps),
 		}
 	})
 }
@@ -298,7 +301,8 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			)
 			const peer = own.find((row) => row.variant === PEERS[framework])
 			if (peer) {
-				const ratio = memory.rps / peer.rps
+				// Round by round, like the ratios to no auth: drift on the machine hits both servers of a round alike.
+				const ratio = median(memory.perRound.map((rps, round) => rps / (peer.perRound[round] as number)))
 				targets.push(
 					target(
 						`${NAMES[framework]}: keyward (memory) / ${PEERS[framework]}, req/s`,
@@ -329,7 +333,8 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			`Each server is warmed up for ${seconds(options.warmupMs)}; then, in each of ${options.rounds} rounds, every`,
 			`server of a framework takes one ${seconds(options.runMs)} run, in turn. The table gives medians over`,
 			`the rounds; "vs no auth" is the median of the per-round ratios to the no-auth server of the same round,`,
-			`and "range" the lowest and highest of them. Any non-2xx answer fails the run. "server CPU µs/req" is the`,
+			`and "range" the lowest and highest of them; the target against the peer is taken round by round the same`,
+			`way. Any non-2xx answer fails the run. "server CPU µs/req" is the`,
 			"server process's CPU time (user + system, from `process.cpuUsage()`) over a run divided by the requests",
 			'it answered.',
 			'',
