@@ -50,8 +50,9 @@ export function requireApiKey(keyward: Keyward, options?: ExpressApiKeyOptions):
 	const check = createCheck<Request>(keyward, options, 'requireApiKey()')
 	return function keywardExpress(req: Request, res: Response, next: NextFunction): void {
 		const outcome = check(req, req.headers, req.originalUrl ?? req.url, req, undefined)
-		// Verified without I/O (the memory store, a cache hit, a malformed key): carry on in this same turn.
-		if (outcome instanceof Promise) outcome.then((settled) => proceed(req, res, next, settled), next)
+		// Verified without I/O (the memory store, a cache hit, a malformed key): carry on in this same turn,
+		// where Express catches what throws. After a store read, what throws goes to next(err) the same way.
+		if (outcome instanceof Promise) outcome.then((settled) => proceed(req, res, next, settled)).catch(next)
 		else proceed(req, res, next, outcome)
 	}
 }

@@ -82,7 +82,8 @@ function setup(app: Parameters<FastifyPluginCallback<KeywardPluginOptions>>[0], 
 			return
 		}
 		const outcome = check(request, request.headers, request.url, undefined, config ? config.scopes : undefined)
-		if (outcome instanceof Promise) outcome.then((settled) => proceed(request, reply, done, settled), done)
+		// What throws goes to Fastify's error handling: its hook runner catches it in this turn, done(err) after a read.
+		if (outcome instanceof Promise) outcome.then((settled) => proceed(request, reply, done, settled)).catch(done)
 		else proceed(request, reply, done, outcome)
 	})
 }

@@ -288,6 +288,26 @@ describe.each(FRAMEWORKS)('hooks › %s', (framework) => {
 		})
 	})
 
+	describe('respond with a header Node refuses', () => {
+		let app: RunningApp
+		beforeAll(async () => {
+			app = await startApp(framework, s.keyward, {
+				respond: (problem) => ({ ...problem, headers: { ...problem.headers, 'x-broken': 'line\nbreak' } }),
+			})
+		})
+		afterAll(() => app?.close())
+
+		it("goes to the framework's error handling, whether the key was refused at once or after a store read, and the server keeps serving", async () => {
+			// A malformed key is refused without a store read; an unknown one after a read through a promise.
+			for (const key of [typo(s.keys.valid), s.keys.unknown]) {
+				const response = await rawRequest(app.url, '/me', [bearer(key)])
+				expect(response.status).toBeGreaterThanOrEqual(400)
+				expect(response.headers['x-broken']).toBeUndefined()
+			}
+			expect((await rawRequest(app.url, '/me', [bearer(s.keys.valid)])).status).toBe(200)
+		})
+	})
+
 	describe("header: 'x-token'", () => {
 		let app: RunningApp
 		beforeAll(async () => {
