@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import type { Duration } from '../../src/duration.js'
+import { type Duration, parseDuration } from '../../src/duration.js'
+import { laterBy } from '../../src/issue.js'
 import { createKeyward } from '../../src/keyward.js'
 import type { KeyRecord } from '../../src/record.js'
 import {
@@ -71,9 +72,18 @@ async function runList(context: CliContext, options: ListCommandOptions): Promis
 		const keyward = createKeyward({ store })
 		const now = new Date()
 		let records: KeyRecord[]
-		if (options.expiringWithin !== undefined) {
-			records = await keyward.expiring({ within: options.expiringWithin, now, limit: options.limit ?? 1000 })
-			if (options.owner !== undefined) records = records.filter((record) => record.ownerId === options.owner)
+		const limit = options.limit ?? 1000
+		if (options.expiringWithin !== undefined && options.owner !== undefined) {
+			// One owner's keys are few: read them all and keep those in the window, so other owners'
+			// keys that expire sooner never crowd this owner's out of the limit.
+			const until = laterBy(now, parseDuration(options.expiringWithin, 'within')).getTime()
+			const own = await keyward.list({ ownerId: options.owner, includeBlacklisted: false })
+			records = own
+				.filter(({ expiresAt }) => expiresAt !== null && expiresAt > now && expiresAt.getTime() <= until)
+				.sort((a, b) => (a.expiresAt as Date).getTime() - (b.expiresAt as Date).getTime())
+				.slice(0, limit)
+		} else if (options.expiringWithin !== undefined) {
+			records = await keyward.expiring({ within: options.expiringWithin, now, limit })
 		} else {
 			records = await keyward.list({ ownerId: options.owner as string, includeBlacklisted: options.all === true })
 		}

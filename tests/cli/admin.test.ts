@@ -143,6 +143,16 @@ describe.each(cases)('key administration on %s', (_name, make) => {
 		expect(JSON.parse(soon.stdout).keys.map((k: { id: string }) => k.id)).toEqual([shown[0]?.id])
 	})
 
+	it("list --expiring-within --owner finds the owner's keys even when other owners' keys expire sooner", async () => {
+		const direct = createKeyward({ store: store.store, prefix: 'sk' })
+		for (let i = 0; i < 3; i++) await direct.issue({ ownerId: `other_${i}`, expiresIn: '10m' })
+		const later = await direct.issue({ ownerId: 'user_7', expiresIn: '20m' })
+		await direct.issue({ ownerId: 'user_7', expiresIn: '3h' }) // outside the window
+		const soon = await run(['list', '--expiring-within', '1h', '--owner', 'user_7', '--limit', '2', '--json'])
+		expect(soon.code, soon.stderr).toBe(0)
+		expect(JSON.parse(soon.stdout).keys.map((k: { id: string }) => k.id)).toEqual([later.record.id])
+	})
+
 	it('answers exit 3 for an unknown id and exit 4 for rotating a revoked key', async () => {
 		const missing = await run(['revoke', '00000000-0000-4000-8000-000000000000'])
 		expect(missing.code).toBe(3)
