@@ -6,7 +6,8 @@ import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parseDuration } from '../src/duration.js'
 import { isKeywardError } from '../src/errors.js'
 import type { KeyRecord } from '../src/record.js'
-import { type OpenStore, openStore, parseStoreUrl } from './store-url.js'
+import { CliError, EXIT } from './errors.js'
+import { type OpenStore, openStore, parseStoreUrl, type StoreTarget } from './store-url.js'
 
 /** A writable text stream: `process.stdout`, or a buffer in tests. */
 export interface Output {
@@ -142,7 +143,7 @@ export function wholeArg(min: number, max: number): (value: string) => number {
  * @param context - the command's context (records the URL, so failures can be scrubbed)
  * @param options - the command's store options
  * @param work - what to do with the open store
- * @param mustExist - for sqlite: refuse a file that does not exist yet
+ * @param mustExist - refuse a sqlite file, or a PostgreSQL table, that does not exist yet (every command but `issue`)
  * @returns what `work` answers
  * @throws CliError (exit 2) for a missing or unsupported URL, (exit 1) for a missing driver or sqlite file;
  *   whatever `work` throws, such as KeywardError `store_unavailable`
@@ -167,9 +168,29 @@ export async function withStore<T>(
 	})
 	try {
 		return await work(open)
+	} catch (error) {
+		throw missingTable(error, target, options) ?? error
 	} finally {
 		await open.close()
 	}
+}
+
+/** PostgreSQL's "relation does not exist": the table a command was pointed at has never been created. */
+const UNDEFINED_TABLE = '42P01'
+
+/** A clear error for a PostgreSQL table that does not exist (a typo in `--table` or `--schema`), or `undefined`. */
+function missingTable(error: unknown, target: StoreTarget, options: StoreOptions): CliError | undefined {
+	if (target.kind !== 'postgres') return undefined
+	let cause: unknown = error
+	for (let depth = 0; depth < 4 && cause instanceof Error; depth++, cause = cause.cause) {
+		if ((cause as { code?: unknown }).code !== UNDEFINED_TABLE) continue
+		const name = `${options.schema ?? 'public'}.${options.table ?? 'keyward_keys'}`
+		return new CliError(
+			EXIT.failed,
+			`the table ${name} does not exist in ${target.redacted}: check --table and --schema (KEYWARD_TABLE, KEYWARD_SCHEMA), or create it with keyward issue, or with the app's postgresStore() (it creates its table on first use, or with migrate())`,
+		)
+	}
+	return undefined
 }
 
 /**

@@ -162,7 +162,10 @@ export interface OpenStoreOptions {
 	readonly table?: string | undefined
 	/** PostgreSQL: the table's schema (default `public`). */
 	readonly schema?: string | undefined
-	/** Refuse a sqlite file that does not exist yet (every command but `issue`), so a typo is not a new empty store. */
+	/**
+	 * Every command but `issue`: refuse a sqlite file that does not exist yet, and do not create a
+	 * PostgreSQL table that does not exist yet, so a typo in the URL or `--table` is not a new empty store.
+	 */
 	readonly mustExist?: boolean
 }
 
@@ -239,6 +242,7 @@ export async function openStore(target: StoreTarget, options: OpenStoreOptions =
 			...(namespace !== undefined && { namespace }),
 			...(table !== undefined && { table }),
 			...(schema !== undefined && { schema }),
+			autoMigrate: options.mustExist !== true, // only `issue` creates the table
 		})
 		return { store, target, close: quietly(() => store.close()) }
 	}

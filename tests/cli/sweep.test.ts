@@ -96,6 +96,8 @@ describe('keyward sweep on a store in its own table', () => {
 		const store = postgresStore({ url, schema, table: 'api_keys', namespace })
 		try {
 			const { expired } = await seed(store, { expired: 3, active: 1 })
+			const defaults = postgresStore({ url }) // the default table exists even on a fresh database
+			await defaults.migrate().finally(() => defaults.close())
 			const elsewhere = await keyward(['sweep', '--store', url, '--namespace', namespace, '--json'])
 			expect(JSON.parse(elsewhere.stdout)).toMatchObject({ expired: 0 })
 			const run = await keyward(['sweep', '--store', url, '--namespace', namespace, '--json'], {
@@ -109,6 +111,36 @@ describe('keyward sweep on a store in its own table', () => {
 			const client = new pg.Client({ connectionString: url })
 			await client.connect()
 			await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => client.end())
+		}
+	})
+
+	it('postgres: a --table that does not exist is reported, not created, except by issue', async () => {
+		const url = serverUrl('DATABASE_URL')
+		if (url === undefined) return
+		const table = uniqueNamespace('cli_typo').toLowerCase()
+		const client = new pg.Client({ connectionString: url })
+		await client.connect()
+		const exists = async () =>
+			(await client.query('SELECT to_regclass($1) AS found', [`public.${table}`])).rows[0]?.found !== null
+		try {
+			for (const args of [
+				['sweep'],
+				['list', '--owner', 'user_1'],
+				['revoke', '00000000-0000-4000-8000-000000000000'],
+			]) {
+				const run = await keyward([...args, '--store', url, '--table', table])
+				expect(run.code, run.stderr).toBe(1)
+				expect(run.stderr).toContain(`the table public.${table} does not exist`)
+				expect(run.stderr).toMatch(/check --table and --schema/)
+				expect(await exists()).toBe(false)
+			}
+			const issued = await keyward(['issue', '--owner', 'user_1', '--store', url, '--table', table])
+			expect(issued.code, issued.stderr).toBe(0)
+			expect(await exists()).toBe(true)
+			const swept = await keyward(['sweep', '--store', url, '--table', table, '--json'])
+			expect(swept.code, swept.stderr).toBe(0)
+		} finally {
+			await client.query(`DROP TABLE IF EXISTS public."${table}"`).finally(() => client.end())
 		}
 	})
 
