@@ -37,6 +37,12 @@ export interface HttpBenchOptions {
 	/** autocannon connections. */
 	readonly connections: number
 	/**
+	 * Requests each connection sends before waiting for answers (autocannon's `pipelining`).
+	 * Pipelining lets one load generator keep a server's CPU busy; see `measureServers()`.
+	 * @defaultValue 1
+	 */
+	readonly pipelining?: number
+	/**
 	 * Keep the load generator and the servers on different CPUs while measuring (see `cpuPinning()`).
 	 * @defaultValue `true`; the smoke test turns it off, so it never pins the test runner
 	 */
@@ -48,8 +54,8 @@ export const HTTP_FULL: HttpBenchOptions = {
 	frameworks: ['express', 'fastify', 'koa'],
 	keys: 2000,
 	warmupMs: 2000,
-	runMs: 1500,
-	rounds: 7,
+	runMs: 1000,
+	rounds: 9,
 	connections: 32,
 }
 
@@ -58,7 +64,7 @@ export const HTTP_QUICK: HttpBenchOptions = {
 	frameworks: ['express', 'fastify', 'koa'],
 	keys: 200,
 	warmupMs: 500,
-	runMs: 600,
+	runMs: 400,
 	rounds: 3,
 	connections: 32,
 }
@@ -85,6 +91,8 @@ interface Run {
 	readonly p99: number
 	/** Server CPU time (user + system) per request, in microseconds. */
 	readonly cpuUs: number
+	/** The share of the run's wall time the server spent on a CPU: near 1 when it is the bottleneck. */
+	readonly busy: number
 }
 
 /** The medians of one server's runs, and its throughput relative to the no-auth server's. */
@@ -96,11 +104,13 @@ export interface HttpRow {
 	readonly p99: number
 	/** Server CPU time per request, microseconds. */
 	readonly cpuUs: number
-	/** The median over rounds of (this server's req/s ÷ the no-auth server's req/s in the same round). */
+	/** Median share of wall time the server spent on a CPU during its runs. */
+	readonly busy: number
+	/** The median over rounds of (this server's req/s ÷ the req/s of the no-auth run next to it). */
 	readonly ratio: number
 	/** The lowest and highest of those per-round ratios. */
 	readonly ratioRange: readonly [number, number]
-	/** This server's req/s in each round, in round order: for ratios to another server of the same round. */
+	/** This server's ratio to the no-auth server in each round, in round order: to compare two servers round by round. */
 	readonly perRound: readonly number[]
 }
 
@@ -112,7 +122,7 @@ export interface Server {
 	ready?: ServerReady
 }
 
-async function load(server: Server, connections: number, ms: number): Promise<Run> {
+async function load(server: Server, options: HttpBenchOptions, ms: number): Promise<Run> {
 	const ready = server.ready as ServerReady
 	const cpu = async () => {
 		server.child.send('cpu')
@@ -122,7 +132,8 @@ async function load(server: Server, connections: number, ms: number): Promise<Ru
 	const before = await cpu()
 	const result = await autocannon({
 		url: `http://127.0.0.1:${ready.port}/hello`,
-		connections,
+		connections: options.connections,
+		pipelining: options.pipelining ?? 1,
 		duration: ms / 1000,
 		sampleInt: 100, // the default (1 s) stretches every run to at least a second
 		headers: { authorization: `Bearer ${ready.key}` },
@@ -139,6 +150,7 @@ async function load(server: Server, connections: number, ms: number): Promise<Ru
 		p50: result.latency.p50,
 		p99: result.latency.p99,
 		cpuUs: used / Math.max(1, result.requests.total),
+		busy: used / ((result.duration || ms / 1000) * 1e6),
 	}
 }
 
@@ -209,11 +221,14 @@ export async function startServers(
 export const stopServers = cleanup
 
 /**
- * Measures one framework's running servers: warms each up, then runs `rounds` rounds in which
- * every server takes one measured run (the order rotates each round).
+ * Measures one framework's running servers: warms each up, then runs `rounds` rounds. In a round,
+ * every server with authentication takes one run right next to a run of the no-auth server (before
+ * it in one round, after it in the next; the servers' order rotates), and its ratio for the round is
+ * its req/s over that neighbour's. The machine's speed drifts within seconds, so a ratio is only
+ * taken between two runs seconds apart.
  *
  * @param context - the runner's context
- * @param servers - one framework's servers, from {@link startServers}
+ * @param servers - one framework's servers, from {@link startServers}; one is the no-auth server
  * @param options - sizes
  * @returns one row per server
  * @throws when a server answers anything but 2xx under load
@@ -224,19 +239,30 @@ export async function measureServers(
 	options: HttpBenchOptions,
 ): Promise<HttpRow[]> {
 	const framework = (servers[0] as Server).config.framework
-	for (const server of servers) await load(server, options.connections, options.warmupMs)
+	const limit = servers.find((server) => server.variant === 'none') as Server
+	const others = servers.filter((server) => server !== limit)
+	for (const server of servers) await load(server, options, options.warmupMs)
 	const runs = new Map<Variant, Run[]>(servers.map((server) => [server.variant, []]))
+	const ratios = new Map<Variant, number[]>(others.map((server) => [server.variant, []]))
+	const measure = async (server: Server) => {
+		const run = await load(server, options, options.runMs)
+		runs.get(server.variant)?.push(run)
+		return run
+	}
 	for (let round = 0; round < options.rounds; round++) {
 		context.log(`  ${NAMES[framework]}: round ${round + 1} of ${options.rounds}`)
-		for (let i = 0; i < servers.length; i++) {
-			const server = servers[(i + round) % servers.length] as Server
-			runs.get(server.variant)?.push(await load(server, options.connections, options.runMs))
+		for (let i = 0; i < others.length; i++) {
+			const server = others[(i + round) % others.length] as Server
+			const limitFirst = (i + round) % 2 === 0
+			const before = limitFirst ? await measure(limit) : undefined
+			const own = await measure(server)
+			const neighbour = before ?? (await measure(limit))
+			ratios.get(server.variant)?.push(own.rps / neighbour.rps)
 		}
 	}
-	const limit = runs.get('none') as Run[]
 	return servers.map(({ variant }) => {
 		const own = runs.get(variant) as Run[]
-		const ratios = own.map((run, round) => run.rps / (limit[round] as Run).rps)
+		const paired = ratios.get(variant) ?? own.map(() => 1)
 		return {
 			framework,
 			variant,
@@ -244,9 +270,10 @@ export async function measureServers(
 			p50: median(own.map((run) => run.p50)),
 			p99: median(own.map((run) => run.p99)),
 			cpuUs: median(own.map((run) => run.cpuUs)),
-			ratio: median(ratios),
-			ratioRange: [Math.min(...ratios), Math.max(...ratios)],
-			perRound: own.map((run) => run.rps),
+			busy: median(own.map((run) => run.busy)),
+			ratio: median(paired),
+			ratioRange: [Math.min(...paired), Math.max(...paired)],
+			perRound: paired,
 		}
 	})
 }
@@ -302,7 +329,7 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			const peer = own.find((row) => row.variant === PEERS[framework])
 			if (peer) {
 				// Round by round, like the ratios to no auth: drift on the machine hits both servers of a round alike.
-				const ratio = median(memory.perRound.map((rps, round) => rps / (peer.perRound[round] as number)))
+				const ratio = median(memory.perRound.map((share, round) => share / (peer.perRound[round] as number)))
 				targets.push(
 					target(
 						`${NAMES[framework]}: keyward (memory) / ${PEERS[framework]}, req/s`,
@@ -314,6 +341,7 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			}
 		}
 		const seconds = (ms: number) => `${ms / 1000} s`
+		const pipelined = (depth: number) => (depth > 1 ? `${depth} requests pipelined on each` : 'no pipelining')
 		const ratioOf = (framework: Framework, variant: Variant) =>
 			rows.find((row) => row.framework === framework && row.variant === variant)
 		const listed = (variant: Variant) =>
@@ -326,17 +354,19 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 				.join(', ')
 		const markdown = [
 			`Real servers on loopback, each in its own Node.js process (started with tsx); autocannon runs in the`,
-			`runner's process with ${options.connections} connections, no pipelining, \`GET /hello\` with`,
+			`runner's process with ${options.connections} connections, ${pipelined(options.pipelining ?? 1)}, \`GET /hello\` with`,
 			`\`Authorization: Bearer <key>\`, and every server answers the same \`{"hello":"world"}\`. Each store`,
 			`holds ${formatNumber(options.keys)} keys (the peers and the floor: the SHA-256 of ${formatNumber(options.keys)} keys in a \`Map\`).`,
 			`${pinning ? `While it measures, ${pinning.description}.` : 'The load generator and the servers are not pinned to CPUs on this machine.'}`,
-			`Each server is warmed up for ${seconds(options.warmupMs)}; then, in each of ${options.rounds} rounds, every`,
-			`server of a framework takes one ${seconds(options.runMs)} run, in turn. The table gives medians over`,
-			`the rounds; "vs no auth" is the median of the per-round ratios to the no-auth server of the same round,`,
-			`and "range" the lowest and highest of them; the target against the peer is taken round by round the same`,
-			`way. Any non-2xx answer fails the run. "server CPU µs/req" is the`,
-			"server process's CPU time (user + system, from `process.cpuUsage()`) over a run divided by the requests",
-			'it answered.',
+			`Each server is warmed up for ${seconds(options.warmupMs)}; then come ${options.rounds} rounds. In a round, every server`,
+			`with authentication takes one ${seconds(options.runMs)} run right next to a run of the no-auth server (before it in one`,
+			"round, after it in the next), and its ratio for the round is its req/s over that neighbour's: this machine's",
+			'speed drifts within seconds, so a ratio is only taken between two runs seconds apart. "vs no auth" is the',
+			'median of those ratios and "range" the lowest and highest; the target against the peer is the median of',
+			"keyward's and the peer's ratios divided round by round. req/s, p50 and p99 are medians over a server's",
+			'runs. Any non-2xx answer fails the run. "server CPU µs/req" is the server process\'s CPU time (user +',
+			'system, from `process.cpuUsage()`) over a run divided by the requests it answered, and "server busy" that',
+			"CPU time over the run's wall time: near 100% the server is the bottleneck, below it the load generator is.",
 			'',
 			'Two rows are there to read the others by. **No auth, a second identical server** is measured like the',
 			'rest: its ratio to the first is what noise alone does to a ratio in this run. **The floor** is the least',
@@ -345,7 +375,17 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			'format, checksum, timeout or problem responses).',
 			'',
 			table(
-				['framework', 'authentication', 'req/s', 'vs no auth', 'range', 'p50 ms', 'p99 ms', 'server CPU µs/req'],
+				[
+					'framework',
+					'authentication',
+					'req/s',
+					'vs no auth',
+					'range',
+					'p50 ms',
+					'p99 ms',
+					'server CPU µs/req',
+					'server busy',
+				],
 				rows.map((row) => [
 					NAMES[row.framework],
 					LABELS[row.variant],
@@ -355,6 +395,7 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 					String(row.p50),
 					String(row.p99),
 					formatNumber(row.cpuUs, 1),
+					percent(row.busy),
 				]),
 			),
 			`In this run the second no-auth server kept ${listed('control')} of the first, the floor kept`,
