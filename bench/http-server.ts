@@ -20,10 +20,20 @@ import type { BenchStore } from './servers.js'
 export type Framework = 'express' | 'fastify' | 'koa'
 
 /**
- * The authentication in front of the route. `control` is a second server without authentication,
+ * The authentication in front of the route. `noop` is a middleware that only passes the request on:
+ * what the framework itself charges for one more middleware. `control` is a second server without authentication,
  * identical to `none`: its ratio to `none` shows how much the run's own noise moves a ratio.
  */
-export type Variant = 'none' | 'control' | 'floor' | 'memory' | 'redis' | 'postgres' | 'passport' | 'bearer-auth'
+export type Variant =
+	| 'none'
+	| 'control'
+	| 'noop'
+	| 'floor'
+	| 'memory'
+	| 'redis'
+	| 'postgres'
+	| 'passport'
+	| 'bearer-auth'
 
 /** What the parent tells a server process (its one command-line argument, as JSON). */
 export interface ServerConfig {
@@ -137,6 +147,7 @@ async function main(): Promise<void> {
 				const passport = await usePassport(peer.byHash)
 				app.use(passport.authenticate('headerapikey', { session: false }))
 			}
+			if (variant === 'noop') app.use((_req, _res, next) => next())
 			if (floor) {
 				app.use((req, res, next) => {
 					if (floor.check(req.headers.authorization)) return next()
@@ -162,6 +173,7 @@ async function main(): Promise<void> {
 				const { default: bearerAuth } = await import('@fastify/bearer-auth')
 				await app.register(bearerAuth, { keys: [], auth: (presented: string) => byHash.has(sha256(presented)) })
 			}
+			if (variant === 'noop') app.addHook('onRequest', (_request, _reply, done) => done())
 			if (floor) {
 				app.addHook('onRequest', (request, reply, done) => {
 					if (floor.check(request.headers.authorization)) return done()
@@ -193,6 +205,8 @@ async function main(): Promise<void> {
 					ctx.status = 401
 				}
 				router.get('/hello', check, handler)
+			} else if (variant === 'noop') {
+				router.get('/hello', (_ctx, next) => next(), handler)
 			} else router.get('/hello', handler)
 			app.use(router.routes())
 			const server = app.listen(0, '127.0.0.1')

@@ -69,11 +69,19 @@ export const HTTP_QUICK: HttpBenchOptions = {
 	connections: 32,
 }
 
+/**
+ * Node.js flags of every server: V8's young generation fixed at 16 MiB per semi-space (the most V8
+ * grows it to on 64-bit). Left to size itself, it grows or not by each process's own history, and
+ * two identical servers then used up to 20% more or less CPU per request for their whole lives.
+ */
+export const SERVER_FLAGS: readonly string[] = ['--min-semi-space-size=16', '--max-semi-space-size=16']
+
 const PEERS: Record<Framework, Variant> = { express: 'passport', fastify: 'bearer-auth', koa: 'passport' }
 
 const LABELS: Record<Variant, string> = {
 	none: 'no auth (the limit)',
 	control: 'no auth, a second identical server (the noise)',
+	noop: 'a no-op middleware (what the framework charges for one)',
 	floor: 'the floor: a hand-written SHA-256 + Map check',
 	memory: 'keyward, memoryStore',
 	redis: 'keyward, redisStore',
@@ -183,7 +191,7 @@ export async function startServers(
 	framework: Framework,
 	options: HttpBenchOptions,
 ): Promise<Server[]> {
-	const all: Variant[] = ['none', 'control', 'floor', 'memory', 'redis', 'postgres', PEERS[framework]]
+	const all: Variant[] = ['none', 'control', 'noop', 'floor', 'memory', 'redis', 'postgres', PEERS[framework]]
 	const variants = all.filter(
 		(variant) => variant === 'none' || !options.variants || options.variants.includes(variant),
 	)
@@ -196,7 +204,7 @@ export async function startServers(
 			databaseUrl: context.databaseUrl,
 			name: uniqueName(`http_${framework}_${variant.replace('-', '')}`),
 		}
-		return { variant, config, child: startChild('http-server.ts', [JSON.stringify(config)]) }
+		return { variant, config, child: startChild('http-server.ts', [JSON.stringify(config)], SERVER_FLAGS) }
 	})
 	try {
 		await Promise.all(
@@ -353,7 +361,9 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 				.filter(Boolean)
 				.join(', ')
 		const markdown = [
-			`Real servers on loopback, each in its own Node.js process (started with tsx); autocannon runs in the`,
+			`Real servers on loopback, each in its own Node.js process (started with tsx and \`${SERVER_FLAGS.join(' ')}\`:`,
+			"V8 otherwise sizes each process's young generation by its own history, and two identical servers then",
+			'differed by up to 20% in CPU per request); autocannon runs in the',
 			`runner's process with ${options.connections} connections, ${pipelined(options.pipelining ?? 1)}, \`GET /hello\` with`,
 			`\`Authorization: Bearer <key>\`, and every server answers the same \`{"hello":"world"}\`. Each store`,
 			`holds ${formatNumber(options.keys)} keys (the peers and the floor: the SHA-256 of ${formatNumber(options.keys)} keys in a \`Map\`).`,
@@ -368,8 +378,10 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			'system, from `process.cpuUsage()`) over a run divided by the requests it answered, and "server busy" that',
 			"CPU time over the run's wall time: near 100% the server is the bottleneck, below it the load generator is.",
 			'',
-			'Two rows are there to read the others by. **No auth, a second identical server** is measured like the',
-			'rest: its ratio to the first is what noise alone does to a ratio in this run. **The floor** is the least',
+			'Three rows are there to read the others by. **No auth, a second identical server** is measured like the',
+			'rest: its ratio to the first is what noise alone does to a ratio in this run. **A no-op middleware**',
+			'(`next()`, `done()` and nothing else) is what the framework charges for one more middleware, before it',
+			'does anything. **The floor** is the least',
 			'any check of hashed, expiring keys can cost: a hand-written hook, no library, that hashes',
 			'`Bearer <key>` with `crypto.hash()`, reads a `Map` and compares the expiry with `Date.now()` (no key',
 			'format, checksum, timeout or problem responses).',
@@ -398,7 +410,8 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 					percent(row.busy),
 				]),
 			),
-			`In this run the second no-auth server kept ${listed('control')} of the first, the floor kept`,
+			`In this run the second no-auth server kept ${listed('control')} of the first, a no-op middleware`,
+			`${listed('noop')}, the floor`,
 			`${listed('floor')}, and keyward on memoryStore ${listed('memory')}.`,
 			'',
 			`**keyward's own work per request, in isolation** (this process, memoryStore, one valid key, best of`,
@@ -435,7 +448,14 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			'nothing else, so that microsecond, and the cache misses it brings, is a visible share of a request:',
 			'',
 			table(
-				['framework', 'no auth, CPU µs/req', '10% of it', 'the floor adds', 'keyward (memoryStore) adds'],
+				[
+					'framework',
+					'no auth, CPU µs/req',
+					'10% of it',
+					'a no-op middleware adds',
+					'the floor adds',
+					'keyward (memoryStore) adds',
+				],
 				options.frameworks.flatMap((framework) => {
 					const cpu = (variant: Variant) => ratioOf(framework, variant)?.cpuUs
 					const limit = cpu('none')

@@ -63,7 +63,7 @@ describe('bench', () => {
 	it('http › measures no auth (twice), the floor, keyward and the peer on Express, Fastify and Koa servers, with a target per framework', async () => {
 		const section = await httpBench({
 			frameworks: ['express', 'fastify', 'koa'],
-			variants: ['control', 'floor', 'memory', 'passport', 'bearer-auth'],
+			variants: ['control', 'noop', 'floor', 'memory', 'passport', 'bearer-auth'],
 			keys: 5,
 			warmupMs: 100,
 			runMs: 200,
@@ -83,6 +83,7 @@ describe('bench', () => {
 			])
 			for (const reference of [
 				'no auth, a second identical server (the noise)',
+				'a no-op middleware (what the framework charges for one)',
 				'the floor: a hand-written SHA-256 + Map check',
 			]) {
 				expect(row(section, framework, reference)?.slice(3, 5)).toEqual([
