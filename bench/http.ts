@@ -469,6 +469,7 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 							NAMES[framework],
 							formatNumber(limit, 1),
 							`${formatNumber(limit / 10, 1)} µs`,
+							added('noop'),
 							added('floor'),
 							added('memory'),
 						],
