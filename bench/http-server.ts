@@ -190,7 +190,7 @@ async function main(): Promise<void> {
 			const { default: Koa } = await import('koa')
 			const { default: Router } = await import('@koa/router')
 			const app = new Koa()
-			// autocannon drops its pipelined requests when a run ends: no EPIPE stack traces for those.
+			// autocannon cuts its connections when a run ends, mid-request: no EPIPE stack traces for those.
 			app.silent = true
 			const router = new Router()
 			const handler = (ctx: Koa.Context) => {
