@@ -200,13 +200,24 @@ export function redisStore(options: RedisStoreOptions): RedisKeyStore {
 	const blacklistIndex = `${ns}:__blacklist`
 	const ownerIndex = (ownerId: string) => `${ns}:__owner:${ownerId}`
 
-	/** One connection attempt shared by concurrent callers, so none runs a command on a half-open client. */
-	let connecting: Promise<unknown> | undefined
+	/**
+	 * One connection attempt shared by concurrent callers, so none runs a command on a half-open client.
+	 * It fails with the driver's first error (a refused connection, an unknown host): node-redis keeps
+	 * retrying the connect in the background, and the callers would otherwise wait out their timeout.
+	 */
+	let connecting: Promise<void> | undefined
 	const connected = async (): Promise<RedisClientType> => {
 		const client = adapter.client as RedisClientType
 		if (client.isOpen && !connecting) return client // ready, or reconnecting: then commands fail fast (no offline queue)
-		connecting ??= adapter.getClient().finally(() => {
-			connecting = undefined
+		connecting ??= new Promise<void>((resolve, reject) => {
+			const settle = (error?: unknown) => {
+				client.off('error', settle)
+				connecting = undefined
+				if (error === undefined) resolve()
+				else reject(error)
+			}
+			client.on('error', settle)
+			adapter.getClient().then(() => settle(), settle)
 		})
 		await connecting
 		return adapter.client as RedisClientType

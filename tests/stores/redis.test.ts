@@ -210,6 +210,21 @@ describe.skipIf(!url)('redisStore on real servers', () => {
 		}
 	})
 
+	it("reports a server it never reached at once, with the driver's error, instead of waiting out its timeout", async () => {
+		const store = redisStore({ url: 'redis://127.0.0.1:1', timeout: '1m' })
+		const keyward = createKeyward({ store })
+		try {
+			// The first call starts the connection; the second finds node-redis retrying it in the background.
+			for (let call = 0; call < 2; call++) {
+				const error = await keyward.issue({ ownerId: 'u1' }).catch((e: unknown) => e)
+				expect(isKeywardError(error, 'store_unavailable')).toBe(true)
+				expect((error as Error).cause).toBeInstanceOf(Error) // the driver's, not the one-minute deadline's
+			}
+		} finally {
+			await store.close()
+		}
+	}, 20_000)
+
 	it('never puts the password of the URL in an error', async () => {
 		const store = redisStore({ url: 'redis://app:s3cret-pw@127.0.0.1:1', timeout: '300ms' })
 		const error = await createKeyward({ store })
