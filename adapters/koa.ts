@@ -1,5 +1,5 @@
 /**
- * `keyward/koa`: API-key middleware for Koa 3.
+ * `keyward/koa`: API-key middleware for Koa 3 (and Koa 2).
  *
  * @example
  * ```ts

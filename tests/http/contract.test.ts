@@ -4,7 +4,7 @@
 
 import { createKeyward, type Keyward } from 'keyward'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FRAMEWORKS, type RunningApp, startApp } from './apps.js'
+import { FRAMEWORKS, OLDER_MAJORS, type RunningApp, startApp } from './apps.js'
 
 const T0 = new Date('2030-01-01T00:00:00.000Z')
 const EXPIRES = new Date('2030-01-01T00:00:01.000Z')
@@ -146,7 +146,7 @@ async function setup(): Promise<{ keyward: Keyward; keys: Keys }> {
 	}
 }
 
-describe.each(FRAMEWORKS)('HTTP contract › %s', (framework) => {
+describe.each([...FRAMEWORKS, ...OLDER_MAJORS])('HTTP contract › %s', (framework) => {
 	let app: RunningApp
 	let keys: Keys
 
