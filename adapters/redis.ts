@@ -210,7 +210,10 @@ export function redisStore(options: RedisStoreOptions): RedisKeyStore {
 		const client = adapter.client as RedisClientType
 		if (client.isOpen && !connecting) return client // ready, or reconnecting: then commands fail fast (no offline queue)
 		connecting ??= new Promise<void>((resolve, reject) => {
+			let settled = false // the error event and getClient() may both answer: only the first counts
 			const settle = (error?: unknown) => {
+				if (settled) return
+				settled = true
 				client.off('error', settle)
 				connecting = undefined
 				if (error === undefined) resolve()
