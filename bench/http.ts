@@ -37,13 +37,6 @@ export interface HttpBenchOptions {
 	/** autocannon connections. */
 	readonly connections: number
 	/**
-	 * Requests each connection sends before waiting for answers (autocannon's `pipelining`). Off in
-	 * both modes, as API clients send: with it, one load generator keeps any server's CPU busy, but a
-	 * Fastify `onRequest` hook, even one that only calls `done()`, then cost a visible share.
-	 * @defaultValue 1
-	 */
-	readonly pipelining?: number
-	/**
 	 * Keep the load generator and the servers on different CPUs while measuring (see `cpuPinning()`).
 	 * @defaultValue `true`; the smoke test turns it off, so it never pins the test runner
 	 */
@@ -142,7 +135,6 @@ async function load(server: Server, options: HttpBenchOptions, ms: number): Prom
 	const result = await autocannon({
 		url: `http://127.0.0.1:${ready.port}/hello`,
 		connections: options.connections,
-		pipelining: options.pipelining ?? 1,
 		duration: ms / 1000,
 		sampleInt: 100, // the default (1 s) stretches every run to at least a second
 		headers: { authorization: `Bearer ${ready.key}` },
@@ -350,7 +342,6 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			}
 		}
 		const seconds = (ms: number) => `${ms / 1000} s`
-		const pipelined = (depth: number) => (depth > 1 ? `${depth} requests pipelined on each` : 'no pipelining')
 		const ratioOf = (framework: Framework, variant: Variant) =>
 			rows.find((row) => row.framework === framework && row.variant === variant)
 		const listed = (variant: Variant) =>
@@ -365,7 +356,7 @@ export function httpBench(options: HttpBenchOptions): BenchModule {
 			`Real servers on loopback, each in its own Node.js process (started with tsx and \`${SERVER_FLAGS.join(' ')}\`:`,
 			"V8 otherwise sizes each process's young generation by its own history, and two identical servers then",
 			'differed by up to 20% in CPU per request); autocannon runs in the',
-			`runner's process with ${options.connections} connections, ${pipelined(options.pipelining ?? 1)}, \`GET /hello\` with`,
+			`runner's process with ${options.connections} connections, no pipelining, \`GET /hello\` with`,
 			`\`Authorization: Bearer <key>\`, and every server answers the same \`{"hello":"world"}\`. Each store`,
 			`holds ${formatNumber(options.keys)} keys (the peers and the floor: the SHA-256 of ${formatNumber(options.keys)} keys in a \`Map\`).`,
 			`${pinning ? `While it measures, ${pinning.description}.` : 'The load generator and the servers are not pinned to CPUs on this machine.'}`,

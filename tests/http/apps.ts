@@ -42,7 +42,7 @@ export async function startApp(
 		case 'express':
 			return expressApp(express, keyward, options)
 		case 'express 4':
-			return expressApp(express4 as unknown as typeof express, keyward, options)
+			return expressApp(express4, keyward, options)
 		case 'fastify': {
 			const app = Fastify()
 			app.get('/public', () => ({ public: true }))
@@ -59,7 +59,7 @@ export async function startApp(
 		case 'koa':
 			return koaApp(Koa, keyward, options)
 		case 'koa 2':
-			return koaApp(Koa2 as unknown as typeof Koa, keyward, options)
+			return koaApp(Koa2, keyward, options)
 	}
 }
 
